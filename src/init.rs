@@ -1,0 +1,8 @@
+//! init
+
+/// The init's entry point. Never returns.
+pub fn main() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
