@@ -1,8 +1,302 @@
-//! init
+//! PID 1: the boot sequence of SPEC section 2, from early set-up to power-off.
+//!
+//! Every step logs in a console section; every failure is reported and leads
+//! to the shutdown path. The init never exits and never panics out: a panic in
+//! the boot sequence is caught and still ends in a clean power-off.
+
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use crate::cmdline::{self, Config};
+use crate::console::{self, Section};
+use crate::kmod;
+use crate::pipeline::{self, Outcome};
+use crate::power::{self, ShutdownMode};
+use crate::system;
+use crate::timeline::Timeline;
+
+/// The default `b2c.hostname`.
+pub const DEFAULT_HOSTNAME: &str = "boot2container";
+/// How long a custom shutdown or reboot command may run before the init does
+/// the job itself.
+const SHUTDOWN_CMD_LIMIT: Duration = Duration::from_secs(60);
 
 /// The init's entry point. Never returns.
 pub fn main() -> ! {
-    loop {
-        std::thread::park();
+    // The environment of PID 1 is nearly empty; children inherit this one.
+    std::env::set_var(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    );
+    std::env::set_var("HOME", "/root");
+    console::init_logging();
+    let mut timeline = Timeline::new();
+    timeline.mark("init");
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("Cannot start the init's async runtime: {e}; powering off");
+            power::finish(ShutdownMode::Poweroff)
+        }
+    };
+    let boot = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(boot(&mut timeline))));
+    let (outcome, config) = match boot {
+        Ok(result) => result,
+        Err(_) => {
+            error!("Internal error: the init panicked during the boot sequence; shutting down");
+            (failed("the init itself"), Config::default())
+        }
+    };
+    let shutdown = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(shutdown(&outcome, &config, &mut timeline))
+    }));
+    if shutdown.is_err() {
+        error!("Internal error: the init panicked while shutting down");
+    }
+    power::finish(outcome.mode)
+}
+
+fn failed(by: &str) -> Outcome {
+    Outcome {
+        status: 1,
+        failed_by: by.to_string(),
+        mode: ShutdownMode::Poweroff,
+    }
+}
+
+/// Everything from early set-up to the end of the pipeline.
+async fn boot(timeline: &mut Timeline) -> (Outcome, Config) {
+    if let Err(e) = early_setup() {
+        // Without /proc, /sys or cgroups nothing else can work.
+        error!("Early set-up failed: {e}");
+        return (failed("Early set-up"), Config::default());
+    }
+    tokio::spawn(crate::process::reaper());
+    timeline.mark("early_setup");
+
+    let config = read_config();
+    print_runtime_info(&config);
+    if !config.errors.is_empty() {
+        error!(
+            "The kernel command line has {} error(s): not running the pipeline",
+            config.errors.len()
+        );
+        return (failed("Kernel command line"), config);
+    }
+
+    load_modules(&config);
+    timeline.mark("modules");
+
+    if let Err(e) = network_up().await {
+        error!("{e:#}");
+        error!("No network: not running the pipeline");
+        return (failed("Network"), config);
+    }
+    timeline.mark("network");
+
+    {
+        let _section = Section::start("b2c_clock", "Setting the clock");
+        warn!("The clock was not set (b2c.ntp_peer=none)");
+    }
+
+    set_hostname(config.hostname.as_deref().unwrap_or(DEFAULT_HOSTNAME));
+
+    let outcome = pipeline::run(&config, timeline).await;
+    timeline.mark("pipeline_end");
+    (outcome, config)
+}
+
+fn early_setup() -> anyhow::Result<()> {
+    use anyhow::Context;
+    if std::process::id() == 1 {
+        system::move_root_off_initramfs().context("moving the root off the initramfs")?;
+    }
+    system::mount_early_filesystems().context("mounting the early filesystems")?;
+    Ok(())
+}
+
+/// Reads and parses `/proc/cmdline`, printing its warnings and errors.
+fn read_config() -> Config {
+    let _section = Section::start("b2c_cmdline", "Reading the kernel command line");
+    let config = match std::fs::read("/proc/cmdline") {
+        Ok(bytes) => cmdline::parse(&bytes),
+        Err(e) => {
+            let mut c = Config::default();
+            c.errors.push(format!("cannot read /proc/cmdline: {e}"));
+            c
+        }
+    };
+    for w in &config.warnings {
+        warn!("{w}");
+    }
+    for e in &config.errors {
+        error!("{e}");
+    }
+    info!(
+        "Pipeline: {} service(s), {} container(s), {} post container(s){}",
+        config.run_service.len(),
+        config.run.len(),
+        config.run_post.len(),
+        if config.pipefail { ", pipefail" } else { "" }
+    );
+    config
+}
+
+fn print_runtime_info(_config: &Config) {
+    let _section = Section::start("b2c_info", "Runtime information");
+    let info = system::runtime_info();
+    info!(
+        "boot2container {} ({})",
+        env!("CARGO_PKG_VERSION"),
+        info.arch
+    );
+    info!("Linux {}", info.kernel);
+    info!("CPU: {} ({} cores)", info.cpu, info.cpus);
+    info!("RAM: {} MiB", info.ram_mib);
+    if info.block_devices.is_empty() {
+        info!("Block devices: none");
+    } else {
+        info!("Block devices: {}", info.block_devices.join(", "));
+    }
+}
+
+fn load_modules(_config: &Config) {
+    let _section = Section::start("b2c_modules", "Loading the kernel modules");
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = Path::new("/lib/modules").join(&release);
+    let db = match kmod::ModuleDb::load(&dir) {
+        Ok(db) => db,
+        Err(e) => {
+            warn!("No kernel modules loaded: {e}");
+            return;
+        }
+    };
+    let mut loader = kmod::Loader::new(db);
+    let (loaded, errors) = loader.coldplug(Path::new("/sys"));
+    for e in errors {
+        warn!("{e}");
+    }
+    info!(
+        "Coldplug loaded {} module(s): {}",
+        loaded.len(),
+        loaded.join(" ")
+    );
+    // Needed by podman whatever the hardware: overlay storage.
+    for module in ["overlay"] {
+        if let Err(e) = loader.load(module) {
+            warn!("{e}");
+        }
+    }
+}
+
+async fn network_up() -> anyhow::Result<()> {
+    let _section = Section::start("b2c_network", "Setting up the network");
+    let options = crate::net::NetOptions::default();
+    let summary = crate::net::bring_up(&options).await?;
+    let lease = &summary.primary;
+    let list = |v: &[std::net::Ipv4Addr]| {
+        v.iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    info!(
+        "{}: {}/{} via {}, DNS {}, lease {} (obtained in {} ms after link up)",
+        lease.interface,
+        lease.address,
+        lease.prefix_len,
+        lease
+            .router
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "no router".into()),
+        list(&lease.dns),
+        lease
+            .lease_time
+            .map(|t| format!("{} s", t.as_secs()))
+            .unwrap_or_else(|| "infinite".into()),
+        lease.time_to_lease.as_millis()
+    );
+    Ok(())
+}
+
+fn set_hostname(name: &str) {
+    if let Err(e) = nix::unistd::sethostname(name) {
+        warn!("Cannot set the hostname to {name}: {e}");
+    }
+    if let Err(e) = std::fs::write("/etc/hostname", format!("{name}\n")) {
+        warn!("Cannot write /etc/hostname: {e}");
+    }
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    );
+    if let Err(e) = std::fs::write("/etc/hosts", hosts) {
+        warn!("Cannot write /etc/hosts: {e}");
+    }
+}
+
+/// Reports the status, stops everything and runs the shutdown command.
+async fn shutdown(outcome: &Outcome, config: &Config, timeline: &mut Timeline) {
+    info!("Execution is over, pipeline status: {}", outcome.status);
+    {
+        let _section = Section::start(
+            "b2c_shutdown",
+            "Stopping every process and syncing the disks",
+        );
+        power::terminate_all(Duration::from_secs(5)).await;
+        nix::unistd::sync();
+    }
+    timeline.mark("shutdown");
+    info!("{}", timeline.line());
+    let command = match outcome.mode {
+        ShutdownMode::Reboot => config.reboot_cmd.clone(),
+        ShutdownMode::Poweroff => {
+            info!("It's now safe to turn off your computer");
+            if config.poweroff_delay > 0 {
+                info!(
+                    "Waiting {} s (b2c.poweroff_delay) before powering off",
+                    config.poweroff_delay
+                );
+                tokio::time::sleep(Duration::from_secs(config.poweroff_delay)).await;
+            }
+            config.shutdown_cmd.clone()
+        }
+    };
+    match command {
+        None => console::print_raw(&format!("+ {}", outcome.mode.as_str())),
+        Some(words) => run_shutdown_command(&words).await,
+    }
+}
+
+async fn run_shutdown_command(words: &[String]) {
+    console::print_raw(&format!("+ {}", words.join(" ")));
+    let Some((program, args)) = words.split_first() else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args);
+    match crate::process::spawn(&mut cmd) {
+        Ok(child) => match child
+            .wait_timeout(SHUTDOWN_CMD_LIMIT, Duration::from_secs(2))
+            .await
+        {
+            Ok((exit, _)) => warn!(
+                "The shutdown command {program} returned ({exit}); the init shuts down itself"
+            ),
+            Err(e) => {
+                warn!("The shutdown command {program} failed: {e}; the init shuts down itself")
+            }
+        },
+        Err(e) => {
+            error!("Cannot run the shutdown command {program}: {e}; the init shuts down itself")
+        }
     }
 }
