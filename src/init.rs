@@ -108,6 +108,7 @@ async fn boot(timeline: &mut Timeline) -> (Outcome, Config) {
 
     set_hostname(config.hostname.as_deref().unwrap_or(DEFAULT_HOSTNAME));
 
+    pipeline::login(&config).await;
     let outcome = pipeline::run(&config, timeline).await;
     timeline.mark("pipeline_end");
     (outcome, config)
@@ -167,7 +168,7 @@ fn print_runtime_info(_config: &Config) {
     }
 }
 
-fn load_modules(_config: &Config) {
+fn load_modules(config: &Config) {
     let _section = Section::start("b2c_modules", "Loading the kernel modules");
     let release = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
@@ -190,12 +191,62 @@ fn load_modules(_config: &Config) {
         loaded.len(),
         loaded.join(" ")
     );
-    // Needed by podman whatever the hardware: overlay storage.
-    for module in ["overlay"] {
-        if let Err(e) = loader.load(module) {
-            warn!("{e}");
+    // overlay is needed by podman whatever the hardware.
+    let wanted = std::iter::once("overlay".to_string()).chain(config.modules.iter().cloned());
+    for module in wanted {
+        match loader.load(&module) {
+            Ok(_) => {}
+            Err(kmod::ModuleError::Unknown(_)) if is_builtin(&dir, &module) => {}
+            Err(e) => error!("b2c.modules: {e}"),
         }
     }
+    for file in &config.insmods {
+        match find_module_file(&dir, file) {
+            Some(path) => match loader.insmod(&path) {
+                Ok(()) => info!("Loaded {}", path.display()),
+                Err(e) => error!("b2c.insmods: {e}"),
+            },
+            None => error!("b2c.insmods: no module file {file} under {}", dir.display()),
+        }
+    }
+}
+
+/// True when `modules.builtin` lists `name` (built into the kernel).
+fn is_builtin(dir: &Path, name: &str) -> bool {
+    let name = kmod::canonical(name);
+    std::fs::read_to_string(dir.join("modules.builtin"))
+        .map(|s| {
+            s.lines().any(|l| {
+                let file = l.rsplit('/').next().unwrap_or(l);
+                kmod::canonical(file.trim_end_matches(".ko")) == name
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// `b2c.insmods` names module files: an absolute path, or a file name (with
+/// or without `.ko`) searched under the modules directory.
+fn find_module_file(dir: &Path, file: &str) -> Option<std::path::PathBuf> {
+    let given = Path::new(file);
+    if given.is_absolute() {
+        return given.exists().then(|| given.to_path_buf());
+    }
+    let wanted = [file.to_string(), format!("{file}.ko")];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if wanted
+                .iter()
+                .any(|w| entry.file_name().to_string_lossy() == *w)
+            {
+                return Some(path);
+            }
+        }
+    }
+    None
 }
 
 async fn network_up() -> anyhow::Result<()> {

@@ -238,7 +238,12 @@ impl Runner<'_> {
             );
             let mut args = podman::run_args_with_env(spec, &self.environment());
             args.insert(1, "--detach".into());
-            match process::output(podman_command().args(&args), Duration::from_secs(3600)).await {
+            match process::output(
+                podman_command(self.config).args(&args),
+                Duration::from_secs(3600),
+            )
+            .await
+            {
                 Ok((exit, out, _)) if exit.success() => {
                     info!("Service #{n} started (container {})", out.trim())
                 }
@@ -260,7 +265,8 @@ impl Runner<'_> {
         let mut code = PODMAN_ERROR;
         for attempt in 1..=PULL_TRIES {
             let args = podman::run_args_with_env(spec, &self.environment());
-            let (exit, stderr_tail) = match run_on_console(&args).await {
+            let (exit, stderr_tail) = match run_on_console(podman_command(self.config), &args).await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     error!("Cannot run podman for {}: {e}", spec.source);
@@ -289,7 +295,7 @@ impl Runner<'_> {
             if attempt + 1 == PULL_TRIES {
                 info!("Removing unused images before the last try");
                 let _ = process::output(
-                    podman_command().args(["image", "prune", "--all", "--force"]),
+                    podman_command(self.config).args(["image", "prune", "--all", "--force"]),
                     Duration::from_secs(300),
                 )
                 .await;
@@ -308,7 +314,7 @@ impl Runner<'_> {
         }
         let _section = Section::start("b2c_cleanup", "Stopping and removing the containers");
         match process::output(
-            podman_command().args(["rm", "--all", "--force", "--time", "10"]),
+            podman_command(self.config).args(["rm", "--all", "--force", "--time", "10"]),
             Duration::from_secs(120),
         )
         .await
@@ -337,23 +343,94 @@ fn last_error_line(stderr: &str) -> String {
         .unwrap_or_default()
 }
 
-fn podman_command() -> Command {
-    let mut cmd = Command::new("podman");
-    cmd.env_clear()
-        .env(
+/// The environment of every podman process: a fixed PATH and HOME, plus the
+/// `b2c.proxy` variables podman's pulls honour.
+pub fn podman_environment(config: &Config) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        (
             "PATH",
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("HOME", "/root")
-        .env("TERM", "linux");
+        ),
+        ("HOME", "/root"),
+        ("TERM", "linux"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    if let Some(proxy) = &config.proxy {
+        let mut both = |name: &str, value: String| {
+            env.push((name.to_uppercase(), value.clone()));
+            env.push((name.to_string(), value));
+        };
+        if let Some(url) = &proxy.https {
+            both("https_proxy", url.to_string());
+        }
+        if let Some(url) = &proxy.http {
+            both("http_proxy", url.to_string());
+        }
+        if !proxy.no.is_empty() {
+            both("no_proxy", proxy.no.join(","));
+        }
+    }
+    env
+}
+
+fn podman_command(config: &Config) -> Command {
+    let mut cmd = Command::new("podman");
+    cmd.env_clear().envs(podman_environment(config));
     cmd
+}
+
+/// `podman login` for each `b2c.login`, the password given on standard input
+/// (never on a command line, never printed). A failed login is an error
+/// line; the pipeline still runs (public images still pull).
+pub async fn login(config: &Config) {
+    if config.logins.is_empty() {
+        return;
+    }
+    let _section = Section::start("b2c_login", "Logging in to the container registries");
+    for login in &config.logins {
+        let mut cmd = podman_command(config);
+        cmd.args([
+            "login",
+            "--username",
+            &login.username,
+            "--password-stdin",
+            &login.registry,
+        ]);
+        let input = format!("{}\n", login.password.expose());
+        match process::output_with_input(&mut cmd, Some(input.as_bytes()), Duration::from_secs(60))
+            .await
+        {
+            Ok((exit, _, _)) if exit.success() => {
+                info!("Logged in to {} as {}", login.registry, login.username)
+            }
+            Ok((exit, out, err)) => error!(
+                "b2c.login={}: podman login failed ({exit}): {}",
+                login.registry,
+                mask(
+                    &last_error_line(&format!("{out}\n{err}")),
+                    login.password.expose()
+                )
+            ),
+            Err(e) => error!("b2c.login={}: cannot run podman login: {e}", login.registry),
+        }
+    }
+}
+
+/// Replaces every occurrence of `secret` in `text` with `***`.
+pub fn mask(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(secret, crate::cmdline::MASK)
+    }
 }
 
 /// Runs `podman ARGS` with the console as its terminal (stdin, stdout and
 /// controlling tty, so `-ti` works) and its standard error forwarded to the
 /// console while the end of it is kept to classify failures.
-async fn run_on_console(args: &[String]) -> std::io::Result<(Exit, String)> {
-    let mut cmd = podman_command();
+async fn run_on_console(mut cmd: Command, args: &[String]) -> std::io::Result<(Exit, String)> {
     cmd.args(args).stderr(Stdio::piped());
     // SAFETY: setsid and ioctl are async-signal-safe and touch only the child.
     unsafe {
@@ -439,6 +516,35 @@ mod tests {
         );
         assert_eq!(last_error_line("a\nb\n"), "b");
         assert_eq!(last_error_line(""), "");
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        assert_eq!(
+            mask("bad password hunter2 for u", "hunter2"),
+            "bad password *** for u"
+        );
+        assert_eq!(mask("nothing", ""), "nothing");
+    }
+
+    #[test]
+    fn podman_gets_a_fixed_environment_without_proxy() {
+        let env = podman_environment(&Config::default());
+        let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["PATH", "HOME", "TERM"]);
+    }
+
+    #[test]
+    fn proxy_variables_reach_podman() {
+        let config =
+            crate::cmdline::parse(b"b2c.proxy=https=http://10.0.0.1:3128,no=a.fake|b.fake");
+        assert!(config.errors.is_empty(), "{:?}", config.errors);
+        let env = podman_environment(&config);
+        let get = |n: &str| env.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert!(get("HTTPS_PROXY").is_some_and(|v| v.starts_with("http://10.0.0.1:3128")));
+        assert!(get("https_proxy").is_some());
+        assert_eq!(get("NO_PROXY"), Some("a.fake,b.fake"));
+        assert_eq!(get("HTTP_PROXY"), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::process::{ChildStderr, ChildStdout, Command};
+use std::process::{ChildStderr, ChildStdin, ChildStdout, Command};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -65,6 +65,8 @@ fn waiters() -> MutexGuard<'static, Option<HashMap<i32, oneshot::Sender<Exit>>>>
 pub struct Child {
     pid: i32,
     exit: oneshot::Receiver<Exit>,
+    /// Its standard input, when it was piped.
+    pub stdin: Option<ChildStdin>,
     /// Its standard output, when it was piped.
     pub stdout: Option<ChildStdout>,
     /// Its standard error, when it was piped.
@@ -82,6 +84,7 @@ pub fn spawn(cmd: &mut Command) -> io::Result<Child> {
     Ok(Child {
         pid,
         exit: rx,
+        stdin: child.stdin.take(),
         stdout: child.stdout.take(),
         stderr: child.stderr.take(),
     })
@@ -181,12 +184,32 @@ pub fn async_pipe(
 /// Runs `cmd` to completion with a time limit, capturing its standard output
 /// and standard error (for short helper commands, not for containers).
 pub async fn output(cmd: &mut Command, limit: Duration) -> io::Result<(Exit, String, String)> {
+    output_with_input(cmd, None, limit).await
+}
+
+/// [`output`], writing `input` (small: it must fit in a pipe buffer, such as
+/// a password) to the command's standard input first.
+pub async fn output_with_input(
+    cmd: &mut Command,
+    input: Option<&[u8]>,
+    limit: Duration,
+) -> io::Result<(Exit, String, String)> {
+    use std::io::Write;
     use std::process::Stdio;
     use tokio::io::AsyncReadExt;
-    cmd.stdin(Stdio::null())
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    cmd.stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = spawn(cmd)?;
+    if let (Some(mut pipe), Some(bytes)) = (child.stdin.take(), input) {
+        // A failed write shows up as the command's own error.
+        let _ = pipe.write_all(bytes);
+    }
     let stdout = child.stdout.take().map(async_pipe).transpose()?;
     let stderr = child.stderr.take().map(async_pipe).transpose()?;
     let read_out = async {
@@ -280,6 +303,22 @@ mod tests {
             assert_eq!(exit, Exit::Code(2));
             assert_eq!(out, "out\n");
             assert_eq!(err, "err\n");
+        });
+    }
+
+    #[test]
+    fn input_reaches_the_command() {
+        rt().block_on(async {
+            tokio::spawn(reaper());
+            let (exit, out, _) = output_with_input(
+                &mut Command::new("cat"),
+                Some(b"secret\n"),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+            assert!(exit.success());
+            assert_eq!(out, "secret\n");
         });
     }
 
