@@ -319,7 +319,10 @@ impl Runner<'_> {
         )
         .await
         {
-            Ok((exit, _, _)) if exit.success() => {}
+            Ok((exit, out, _)) if exit.success() => info!(
+                "Stopped and removed {} container(s)",
+                out.lines().filter(|l| !l.trim().is_empty()).count()
+            ),
             Ok((exit, _, err)) => warn!("podman rm --all failed ({exit}): {}", err.trim()),
             Err(e) => warn!("podman rm --all failed: {e}"),
         }
