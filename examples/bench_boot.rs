@@ -7,7 +7,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{Vm, VmConfig};
@@ -38,12 +38,12 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-fn boot_ours(initrd: &PathBuf, image: &str, samples: &mut Samples) {
+fn boot_ours(initrd: &Path, image: &str, samples: &mut Samples) {
     let mut vm = Vm::boot(
         "bench-ours",
         VmConfig {
             cmdline: format!("b2c.run=\"--tls-verify=false {image}\""),
-            initrd: Some(initrd.clone()),
+            initrd: Some(initrd.to_path_buf()),
             ..Default::default()
         },
     );
@@ -54,23 +54,33 @@ fn boot_ours(initrd: &PathBuf, image: &str, samples: &mut Samples) {
     assert!(status.success(), "QEMU exited with {status}");
     let total = vm.started.elapsed().as_secs_f64();
     let marks = boot2container::timeline::parse_line(&timeline.text);
-    let mark = |name: &str| marks.iter().find(|(n, _)| n == name).map(|(_, t)| *t).unwrap_or(f64::NAN);
-    samples.first_line.push(vm.since_start(&first).as_secs_f64());
+    let mark = |name: &str| {
+        marks
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t)
+            .unwrap_or(f64::NAN)
+    };
+    samples
+        .first_line
+        .push(vm.since_start(&first).as_secs_f64());
     samples.kernel_to_init.push(mark("init"));
     samples.init_to_network.push(mark("network") - mark("init"));
-    samples.network_to_podman.push(mark("podman_start") - mark("network"));
+    samples
+        .network_to_podman
+        .push(mark("podman_start") - mark("network"));
     samples
         .podman_to_first_line
         .push(first.at.duration_since(podman.at).as_secs_f64());
     samples.total.push(total);
 }
 
-fn boot_baseline(initrd: &PathBuf, image: &str, samples: &mut Samples) {
+fn boot_baseline(initrd: &Path, image: &str, samples: &mut Samples) {
     let mut vm = Vm::boot(
         "bench-baseline",
         VmConfig {
             cmdline: format!("baseline.image={image}"),
-            initrd: Some(initrd.clone()),
+            initrd: Some(initrd.to_path_buf()),
             ..Default::default()
         },
     );
@@ -78,7 +88,9 @@ fn boot_baseline(initrd: &PathBuf, image: &str, samples: &mut Samples) {
     let first = vm.wait_for(GREETING);
     let status = vm.wait_exit(Duration::from_secs(120));
     assert!(status.success(), "QEMU exited with {status}");
-    samples.first_line.push(vm.since_start(&first).as_secs_f64());
+    samples
+        .first_line
+        .push(vm.since_start(&first).as_secs_f64());
     samples
         .podman_to_first_line
         .push(first.at.duration_since(podman.at).as_secs_f64());
@@ -118,15 +130,33 @@ fn main() {
     println!("Medians over {runs} boots each (seconds; host time unless noted):");
     println!("  {:<44} {:>8} {:>9}", "", "ours", "baseline");
     let row = |name: &str, ours: &[f64], base: Option<&[f64]>| {
-        let b = base.map(|b| format!("{:>9.2}", median(b))).unwrap_or_else(|| format!("{:>9}", "-"));
+        let b = base
+            .map(|b| format!("{:>9.2}", median(b)))
+            .unwrap_or_else(|| format!("{:>9}", "-"));
         println!("  {:<44} {:>8.2} {b}", name, median(ours));
     };
-    row("QEMU start -> container's first line", &o.first_line, Some(&b.first_line));
+    row(
+        "QEMU start -> container's first line",
+        &o.first_line,
+        Some(&b.first_line),
+    );
     row("kernel -> init (guest uptime)", &o.kernel_to_init, None);
     row("init -> network up (guest)", &o.init_to_network, None);
-    row("network up -> podman start (guest)", &o.network_to_podman, None);
-    row("podman start -> container's first line", &o.podman_to_first_line, Some(&b.podman_to_first_line));
-    row("QEMU start -> power-off (QEMU exit)", &o.total, Some(&b.total));
+    row(
+        "network up -> podman start (guest)",
+        &o.network_to_podman,
+        None,
+    );
+    row(
+        "podman start -> container's first line",
+        &o.podman_to_first_line,
+        Some(&b.podman_to_first_line),
+    );
+    row(
+        "QEMU start -> power-off (QEMU exit)",
+        &o.total,
+        Some(&b.total),
+    );
     println!(
         "Ratio ours/baseline: first line {:.3}, power-off {:.3}",
         median(&o.first_line) / median(&b.first_line),

@@ -252,30 +252,8 @@ fn find_module_file(dir: &Path, file: &str) -> Option<std::path::PathBuf> {
 async fn network_up() -> anyhow::Result<()> {
     let _section = Section::start("b2c_network", "Setting up the network");
     let options = crate::net::NetOptions::default();
-    let summary = crate::net::bring_up(&options).await?;
-    let lease = &summary.primary;
-    let list = |v: &[std::net::Ipv4Addr]| {
-        v.iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    info!(
-        "{}: {}/{} via {}, DNS {}, lease {} (obtained in {} ms after link up)",
-        lease.interface,
-        lease.address,
-        lease.prefix_len,
-        lease
-            .router
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "no router".into()),
-        list(&lease.dns),
-        lease
-            .lease_time
-            .map(|t| format!("{} s", t.as_secs()))
-            .unwrap_or_else(|| "infinite".into()),
-        lease.time_to_lease.as_millis()
-    );
+    // The network module logs each lease as it is applied.
+    let _summary = crate::net::bring_up(&options).await?;
     Ok(())
 }
 

@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{demo_image, require_registry, Vm, VmConfig};
 
 fn run_option(args: &str) -> String {
@@ -29,7 +27,11 @@ fn demo_container_runs_and_the_machine_powers_off() {
     vm.wait_for("Running the container #1/1");
     vm.wait_for("Hello from boot2container!");
     let uname = vm.wait_for("6.1.");
-    assert!(uname.text.trim().ends_with("-amd64"), "uname -r line: {:?}", uname.text);
+    assert!(
+        uname.text.trim().ends_with("-amd64"),
+        "uname -r line: {:?}",
+        uname.text
+    );
     vm.wait_for("The container run successfully, load the next one!");
     vm.wait_for("Execution is over, pipeline status: 0");
     vm.wait_for("Boot timeline (s of uptime): init=");
@@ -49,7 +51,13 @@ fn failing_container_sets_the_status_and_the_next_one_still_runs() {
             "{image} sh -c 'echo prev=$B2C_PIPELINE_PREV_CONTAINER_EXIT_CODE status=$B2C_PIPELINE_STATUS'"
         )),
     );
-    let mut vm = Vm::boot("exit-3", VmConfig { cmdline, ..Default::default() });
+    let mut vm = Vm::boot(
+        "exit-3",
+        VmConfig {
+            cmdline,
+            ..Default::default()
+        },
+    );
     vm.wait_for("The container exited with error code 3, continuing...");
     vm.wait_for("Running the container #2/2");
     vm.wait_for("prev=3 status=3");
@@ -60,7 +68,10 @@ fn failing_container_sets_the_status_and_the_next_one_still_runs() {
 #[test]
 fn missing_image_is_a_clear_error_and_a_clean_poweroff() {
     require_registry();
-    let image = format!("10.0.2.2:{}/b2c/does-not-exist:latest", common::registry_port());
+    let image = format!(
+        "10.0.2.2:{}/b2c/does-not-exist:latest",
+        common::registry_port()
+    );
     let mut vm = Vm::boot(
         "missing-image",
         VmConfig {
@@ -116,5 +127,4 @@ fn no_dhcp_answer_is_a_clear_error_within_the_time_limit() {
     assert!(error.text.contains("eth0"), "{}", error.text);
     vm.wait_for("Execution is over, pipeline status: 1");
     vm.expect_clean_poweroff();
-    let _ = Duration::ZERO;
 }

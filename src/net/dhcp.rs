@@ -1,0 +1,1309 @@
+//! DHCPv4 client state machine (RFC 2131), without any I/O.
+//!
+//! [`Client`] is fed with received datagrams ([`Client::on_packet`]) and with
+//! the passing of time ([`Client::on_timeout`] once [`Client::deadline`] is
+//! reached); it answers with [`Event`]s: datagrams to send, and lease changes
+//! to apply to the interface. `dhcproto` is used only to encode and decode
+//! messages.
+//!
+//! The client asks servers to broadcast their replies (the BOOTP broadcast
+//! flag), so that a plain UDP socket bound to port 68 receives them before the
+//! interface has an address. Renewals are unicast to the server and their
+//! replies are unicast to the leased address, which is configured by then.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use dhcproto::v4::{
+    DhcpOption, Flags, Message, MessageType, Opcode, OptionCode, CLIENT_PORT, SERVER_PORT,
+};
+use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+
+/// UDP port of DHCP servers.
+pub const DHCP_SERVER_PORT: u16 = SERVER_PORT;
+/// UDP port of DHCP clients.
+pub const DHCP_CLIENT_PORT: u16 = CLIENT_PORT;
+
+/// Retransmission and retry settings of the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Delay before the first retransmission of a DISCOVER or REQUEST.
+    pub initial_retransmit: Duration,
+    /// Longest delay between two retransmissions (exponential back-off cap).
+    pub max_retransmit: Duration,
+    /// REQUESTs sent in the REQUESTING state before going back to DISCOVER.
+    pub request_attempts: u32,
+    /// Shortest delay between two REQUESTs while renewing or rebinding.
+    pub min_renew_retransmit: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            initial_retransmit: Duration::from_secs(1),
+            max_retransmit: Duration::from_secs(16),
+            request_attempts: 4,
+            min_renew_retransmit: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where a datagram goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// 255.255.255.255, port 67, on the interface.
+    Broadcast,
+    /// That server, port 67 (renewals).
+    Unicast(Ipv4Addr),
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The encoded DHCP message.
+    pub bytes: Vec<u8>,
+    /// Where to send it.
+    pub to: Destination,
+    /// The DHCP message type, for logs.
+    pub kind: MessageKind,
+}
+
+/// DHCP message types the client sends or receives (for logs and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// DHCPDISCOVER.
+    Discover,
+    /// DHCPREQUEST.
+    Request,
+    /// DHCPOFFER.
+    Offer,
+    /// DHCPACK.
+    Ack,
+    /// DHCPNAK.
+    Nak,
+}
+
+/// The configuration granted by a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Our address.
+    pub address: Ipv4Addr,
+    /// Prefix length of the subnet (from the subnet mask, or the address class).
+    pub prefix_len: u8,
+    /// Routers, preferred first.
+    pub routers: Vec<Ipv4Addr>,
+    /// DNS servers.
+    pub dns: Vec<Ipv4Addr>,
+    /// Domain name (option 15).
+    pub domain: Option<String>,
+    /// Domain search list (option 119).
+    pub search: Vec<String>,
+    /// NTP servers (option 42).
+    pub ntp: Vec<Ipv4Addr>,
+    /// The server that granted the lease.
+    pub server: Ipv4Addr,
+    /// Lease duration; `None` for an infinite lease.
+    pub lease_time: Option<Duration>,
+    /// Renewal time T1, from the moment the lease was granted.
+    pub t1: Option<Duration>,
+    /// Rebinding time T2, from the moment the lease was granted.
+    pub t2: Option<Duration>,
+    /// When the lease was granted (the ACK was received).
+    pub acquired: Instant,
+}
+
+impl Lease {
+    /// When the lease expires, if it does.
+    pub fn expires(&self) -> Option<Instant> {
+        self.lease_time.map(|d| self.acquired + d)
+    }
+}
+
+/// Why a lease was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostReason {
+    /// The lease expired before a server extended it.
+    Expired,
+    /// A server refused the renewal (DHCPNAK).
+    Nak,
+    /// A renewal granted a different address.
+    Replaced,
+}
+
+/// What the caller must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Send a datagram.
+    Send(Transmit),
+    /// A new lease: configure its address (and routes, DNS).
+    Bound(Lease),
+    /// The current lease was extended (same address).
+    Renewed(Lease),
+    /// The lease is gone: remove its address.
+    Lost {
+        /// The lease that is no longer valid.
+        lease: Lease,
+        /// Why.
+        reason: LostReason,
+    },
+}
+
+/// Why a received datagram was ignored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Ignored {
+    /// Not a decodable DHCP message.
+    #[error("malformed DHCP message: {0}")]
+    Malformed(String),
+    /// A BOOTREQUEST (another client's message).
+    #[error("not a BOOTREPLY")]
+    NotReply,
+    /// Another transaction.
+    #[error("transaction id {got:#010x} is not ours ({expected:#010x})")]
+    WrongXid {
+        /// The xid we use.
+        expected: u32,
+        /// The xid received.
+        got: u32,
+    },
+    /// Another client's hardware address.
+    #[error("reply for another hardware address")]
+    WrongClient,
+    /// A required option is missing.
+    #[error("{kind:?} without the {option} option")]
+    MissingOption {
+        /// The message type.
+        kind: MessageKind,
+        /// The option's name.
+        option: &'static str,
+    },
+    /// A message that makes no sense in the current state.
+    #[error("unexpected {kind} in state {state}")]
+    Unexpected {
+        /// The message type received (as a name).
+        kind: String,
+        /// The client's state.
+        state: &'static str,
+    },
+    /// An offer or ack without a usable address.
+    #[error("{0:?} without a usable address")]
+    NoAddress(MessageKind),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Init,
+    Selecting,
+    Requesting { offered: Ipv4Addr, server: Ipv4Addr },
+    Bound,
+    Renewing,
+    Rebinding,
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            State::Init => "INIT",
+            State::Selecting => "SELECTING",
+            State::Requesting { .. } => "REQUESTING",
+            State::Bound => "BOUND",
+            State::Renewing => "RENEWING",
+            State::Rebinding => "REBINDING",
+        }
+    }
+}
+
+/// A DHCPv4 client for one interface.
+#[derive(Debug)]
+pub struct Client {
+    mac: [u8; 6],
+    config: ClientConfig,
+    state: State,
+    xid: u32,
+    rng: u64,
+    /// Start of the current exchange (for the `secs` field).
+    exchange_start: Instant,
+    /// Next retransmission (or state change) time.
+    next: Option<Instant>,
+    /// Sends in the current state.
+    attempts: u32,
+    /// Consecutive NAKs, to slow down a misbehaving server.
+    naks: u32,
+    lease: Option<Lease>,
+}
+
+/// A random 64-bit seed from the standard library's randomly keyed hasher.
+fn random_seed(mac: &[u8; 6]) -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write(mac);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    hasher.write_u128(nanos);
+    hasher.finish()
+}
+
+/// Prefix length of a subnet mask (leading one bits).
+pub fn mask_to_prefix(mask: Ipv4Addr) -> u8 {
+    // leading_ones() of a u32 is at most 32, so it fits in a u8.
+    u8::try_from(u32::from(mask).leading_ones()).unwrap_or(32)
+}
+
+/// The classful prefix length of an address (used when no mask is given).
+pub fn classful_prefix(addr: Ipv4Addr) -> u8 {
+    match addr.octets()[0] {
+        0..=127 => 8,
+        128..=191 => 16,
+        _ => 24,
+    }
+}
+
+fn kind_of(msg: MessageType) -> Option<MessageKind> {
+    match msg {
+        MessageType::Offer => Some(MessageKind::Offer),
+        MessageType::Ack => Some(MessageKind::Ack),
+        MessageType::Nak => Some(MessageKind::Nak),
+        MessageType::Discover => Some(MessageKind::Discover),
+        MessageType::Request => Some(MessageKind::Request),
+        _ => None,
+    }
+}
+
+impl Client {
+    /// A client for the interface with that MAC address, with a random xid.
+    pub fn new(mac: [u8; 6], config: ClientConfig, now: Instant) -> Self {
+        let seed = random_seed(&mac);
+        Self::with_seed(mac, config, now, seed)
+    }
+
+    /// A client whose transaction ids derive from `seed` (deterministic tests).
+    pub fn with_seed(mac: [u8; 6], config: ClientConfig, now: Instant, seed: u64) -> Self {
+        let mut client = Self {
+            mac,
+            config,
+            state: State::Init,
+            xid: 0,
+            rng: seed | 1,
+            exchange_start: now,
+            next: None,
+            attempts: 0,
+            naks: 0,
+            lease: None,
+        };
+        client.new_xid();
+        client
+    }
+
+    /// The current transaction id.
+    pub fn xid(&self) -> u32 {
+        self.xid
+    }
+
+    /// The current lease, if bound (or renewing/rebinding).
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
+    }
+
+    /// The RFC 2131 name of the current state (for logs).
+    pub fn state_name(&self) -> &'static str {
+        self.state.name()
+    }
+
+    /// When [`Client::on_timeout`] must be called next.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.next
+    }
+
+    fn new_xid(&mut self) {
+        // xorshift64*
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        // The high half of the product is the best-mixed part.
+        self.xid = (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32;
+    }
+
+    /// Starts (or restarts) discovery: returns the first DISCOVER to send now.
+    pub fn start(&mut self, now: Instant) -> Vec<Event> {
+        self.new_xid();
+        self.state = State::Selecting;
+        self.exchange_start = now;
+        self.attempts = 0;
+        let delay = match self.naks {
+            0 | 1 => Duration::ZERO,
+            n => self.backoff(n - 1),
+        };
+        if delay.is_zero() {
+            self.attempts = 1;
+            self.next = Some(now + self.backoff(0));
+            vec![Event::Send(self.discover(now))]
+        } else {
+            // Send the DISCOVER when the delay expires.
+            self.next = Some(now + delay);
+            Vec::new()
+        }
+    }
+
+    /// Forces a renewal now (a bound client sends a unicast REQUEST).
+    /// Does nothing unless bound.
+    pub fn renew_now(&mut self, now: Instant) -> Vec<Event> {
+        if self.state != State::Bound {
+            return Vec::new();
+        }
+        self.enter_renewing(now)
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX);
+        self.config
+            .initial_retransmit
+            .saturating_mul(factor)
+            .min(self.config.max_retransmit)
+    }
+
+    fn secs(&self, now: Instant) -> u16 {
+        u16::try_from(now.saturating_duration_since(self.exchange_start).as_secs())
+            .unwrap_or(u16::MAX)
+    }
+
+    fn base_message(&self, now: Instant, kind: MessageType, broadcast: bool) -> Message {
+        let mut msg = Message::new_with_id(
+            self.xid,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            &self.mac,
+        );
+        msg.set_opcode(Opcode::BootRequest);
+        msg.set_secs(self.secs(now));
+        if broadcast {
+            msg.set_flags(Flags::default().set_broadcast());
+        }
+        let opts = msg.opts_mut();
+        opts.insert(DhcpOption::MessageType(kind));
+        let mut client_id = Vec::with_capacity(7);
+        client_id.push(1); // hardware type: Ethernet
+        client_id.extend_from_slice(&self.mac);
+        opts.insert(DhcpOption::ClientIdentifier(client_id));
+        opts.insert(DhcpOption::MaxMessageSize(1500));
+        opts.insert(DhcpOption::ParameterRequestList(vec![
+            OptionCode::SubnetMask,
+            OptionCode::Router,
+            OptionCode::DomainNameServer,
+            OptionCode::DomainName,
+            OptionCode::DomainSearch,
+            OptionCode::NtpServers,
+            OptionCode::AddressLeaseTime,
+            OptionCode::Renewal,
+            OptionCode::Rebinding,
+            OptionCode::ServerIdentifier,
+        ]));
+        msg
+    }
+
+    fn encode(msg: &Message, to: Destination, kind: MessageKind) -> Transmit {
+        let mut bytes = Vec::with_capacity(320);
+        let mut encoder = Encoder::new(&mut bytes);
+        // Encoding into a Vec only fails on invalid option contents, which
+        // this client never builds; an empty datagram is then sent and lost.
+        if msg.encode(&mut encoder).is_err() {
+            bytes.clear();
+        }
+        // Some old servers drop messages shorter than a BOOTP packet.
+        if bytes.len() < dhcproto::v4::MIN_PACKET_SIZE {
+            bytes.resize(dhcproto::v4::MIN_PACKET_SIZE, 0);
+        }
+        Transmit { bytes, to, kind }
+    }
+
+    fn discover(&self, now: Instant) -> Transmit {
+        let msg = self.base_message(now, MessageType::Discover, true);
+        Self::encode(&msg, Destination::Broadcast, MessageKind::Discover)
+    }
+
+    fn request_selecting(&self, now: Instant, offered: Ipv4Addr, server: Ipv4Addr) -> Transmit {
+        let mut msg = self.base_message(now, MessageType::Request, true);
+        msg.opts_mut()
+            .insert(DhcpOption::RequestedIpAddress(offered));
+        msg.opts_mut().insert(DhcpOption::ServerIdentifier(server));
+        Self::encode(&msg, Destination::Broadcast, MessageKind::Request)
+    }
+
+    fn request_renew(&self, now: Instant, lease: &Lease, to: Destination) -> Transmit {
+        let mut msg = self.base_message(now, MessageType::Request, false);
+        msg.set_ciaddr(lease.address);
+        Self::encode(&msg, to, MessageKind::Request)
+    }
+
+    fn enter_renewing(&mut self, now: Instant) -> Vec<Event> {
+        let Some(lease) = self.lease.clone() else {
+            return self.start(now);
+        };
+        self.new_xid();
+        self.state = State::Renewing;
+        self.exchange_start = now;
+        self.attempts = 1;
+        self.next = Some(self.renew_retry_time(now, &lease));
+        vec![Event::Send(self.request_renew(
+            now,
+            &lease,
+            Destination::Unicast(lease.server),
+        ))]
+    }
+
+    fn enter_rebinding(&mut self, now: Instant) -> Vec<Event> {
+        let Some(lease) = self.lease.clone() else {
+            return self.start(now);
+        };
+        self.new_xid();
+        self.state = State::Rebinding;
+        self.exchange_start = now;
+        self.attempts = 1;
+        self.next = Some(self.renew_retry_time(now, &lease));
+        vec![Event::Send(self.request_renew(
+            now,
+            &lease,
+            Destination::Broadcast,
+        ))]
+    }
+
+    /// Next retransmission while renewing/rebinding: half the time left before
+    /// the next stage (T2 or expiry), at least `min_renew_retransmit`, never
+    /// after that stage.
+    fn renew_retry_time(&self, now: Instant, lease: &Lease) -> Instant {
+        let stage_end = match self.state {
+            State::Renewing => lease.t2.map(|t2| lease.acquired + t2),
+            _ => lease.expires(),
+        };
+        match stage_end {
+            Some(end) => {
+                let left = end.saturating_duration_since(now);
+                let wait = (left / 2).max(self.config.min_renew_retransmit);
+                (now + wait).min(end)
+            }
+            None => now + self.config.max_retransmit,
+        }
+    }
+
+    fn lose_lease(&mut self, now: Instant, reason: LostReason) -> Vec<Event> {
+        let mut events = Vec::new();
+        if let Some(lease) = self.lease.take() {
+            events.push(Event::Lost { lease, reason });
+        }
+        events.extend(self.start(now));
+        events
+    }
+
+    /// Handles the passing of time: call it when [`Client::deadline`] is
+    /// reached (calling it early is harmless).
+    pub fn on_timeout(&mut self, now: Instant) -> Vec<Event> {
+        match self.next {
+            Some(deadline) if deadline <= now => {}
+            _ => return Vec::new(),
+        }
+        match self.state {
+            State::Init => self.start(now),
+            State::Selecting => {
+                let delay = self.backoff(self.attempts);
+                self.attempts += 1;
+                self.next = Some(now + delay);
+                vec![Event::Send(self.discover(now))]
+            }
+            State::Requesting { offered, server } => {
+                if self.attempts >= self.config.request_attempts {
+                    return self.start(now);
+                }
+                let delay = self.backoff(self.attempts);
+                self.attempts += 1;
+                self.next = Some(now + delay);
+                vec![Event::Send(self.request_selecting(now, offered, server))]
+            }
+            State::Bound => self.enter_renewing(now),
+            State::Renewing | State::Rebinding => {
+                let Some(lease) = self.lease.clone() else {
+                    return self.start(now);
+                };
+                if lease.expires().is_some_and(|e| e <= now) {
+                    return self.lose_lease(now, LostReason::Expired);
+                }
+                let t2 = lease.t2.map(|t2| lease.acquired + t2);
+                if self.state == State::Renewing && t2.is_some_and(|t2| t2 <= now) {
+                    return self.enter_rebinding(now);
+                }
+                let to = if self.state == State::Renewing {
+                    Destination::Unicast(lease.server)
+                } else {
+                    Destination::Broadcast
+                };
+                self.attempts += 1;
+                self.next = Some(self.renew_retry_time(now, &lease));
+                vec![Event::Send(self.request_renew(now, &lease, to))]
+            }
+        }
+    }
+
+    /// Handles a received datagram. Datagrams that are not for us, or that
+    /// make no sense now, are reported as [`Ignored`] and change nothing.
+    pub fn on_packet(&mut self, bytes: &[u8], now: Instant) -> Result<Vec<Event>, Ignored> {
+        let msg = Message::decode(&mut Decoder::new(bytes))
+            .map_err(|e| Ignored::Malformed(e.to_string()))?;
+        if msg.opcode() != Opcode::BootReply {
+            return Err(Ignored::NotReply);
+        }
+        if msg.xid() != self.xid {
+            return Err(Ignored::WrongXid {
+                expected: self.xid,
+                got: msg.xid(),
+            });
+        }
+        if msg.chaddr().get(..6) != Some(&self.mac[..]) {
+            return Err(Ignored::WrongClient);
+        }
+        let Some(DhcpOption::MessageType(mtype)) = msg.opts().get(OptionCode::MessageType) else {
+            return Err(Ignored::MissingOption {
+                kind: MessageKind::Offer,
+                option: "message type",
+            });
+        };
+        let kind = kind_of(*mtype);
+        let unexpected = |state: State| Ignored::Unexpected {
+            kind: format!("{mtype:?}"),
+            state: state.name(),
+        };
+        match (self.state, kind) {
+            (State::Selecting, Some(MessageKind::Offer)) => self.on_offer(&msg, now),
+            (State::Requesting { .. }, Some(MessageKind::Ack))
+            | (State::Renewing, Some(MessageKind::Ack))
+            | (State::Rebinding, Some(MessageKind::Ack)) => self.on_ack(&msg, now),
+            (State::Requesting { server, .. }, Some(MessageKind::Nak)) => {
+                // A NAK from another server (one we did not pick) is not for us.
+                if let Some(DhcpOption::ServerIdentifier(id)) =
+                    msg.opts().get(OptionCode::ServerIdentifier)
+                {
+                    if *id != server {
+                        return Err(unexpected(self.state));
+                    }
+                }
+                self.naks += 1;
+                Ok(self.start(now))
+            }
+            (State::Renewing, Some(MessageKind::Nak))
+            | (State::Rebinding, Some(MessageKind::Nak)) => {
+                self.naks += 1;
+                Ok(self.lose_lease(now, LostReason::Nak))
+            }
+            (state, _) => Err(unexpected(state)),
+        }
+    }
+
+    fn on_offer(&mut self, msg: &Message, now: Instant) -> Result<Vec<Event>, Ignored> {
+        let offered = msg.yiaddr();
+        if offered.is_unspecified() || offered.is_broadcast() || offered.is_multicast() {
+            return Err(Ignored::NoAddress(MessageKind::Offer));
+        }
+        let Some(DhcpOption::ServerIdentifier(server)) =
+            msg.opts().get(OptionCode::ServerIdentifier)
+        else {
+            return Err(Ignored::MissingOption {
+                kind: MessageKind::Offer,
+                option: "server identifier",
+            });
+        };
+        let server = *server;
+        self.state = State::Requesting { offered, server };
+        self.attempts = 1;
+        self.next = Some(now + self.backoff(0));
+        Ok(vec![Event::Send(
+            self.request_selecting(now, offered, server),
+        )])
+    }
+
+    fn on_ack(&mut self, msg: &Message, now: Instant) -> Result<Vec<Event>, Ignored> {
+        let address = msg.yiaddr();
+        if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
+            return Err(Ignored::NoAddress(MessageKind::Ack));
+        }
+        let server = match (msg.opts().get(OptionCode::ServerIdentifier), self.state) {
+            (Some(DhcpOption::ServerIdentifier(id)), _) => *id,
+            (_, State::Requesting { server, .. }) => server,
+            _ => match &self.lease {
+                Some(lease) => lease.server,
+                None => {
+                    return Err(Ignored::MissingOption {
+                        kind: MessageKind::Ack,
+                        option: "server identifier",
+                    })
+                }
+            },
+        };
+        let lease = parse_lease(msg, address, server, now);
+        self.naks = 0;
+        self.state = State::Bound;
+        self.attempts = 0;
+        self.next = lease.t1.map(|t1| lease.acquired + t1);
+        let mut events = Vec::new();
+        match self.lease.replace(lease.clone()) {
+            Some(old) if old.address == lease.address && old.prefix_len == lease.prefix_len => {
+                events.push(Event::Renewed(lease));
+            }
+            Some(old) => {
+                events.push(Event::Lost {
+                    lease: old,
+                    reason: LostReason::Replaced,
+                });
+                events.push(Event::Bound(lease));
+            }
+            None => events.push(Event::Bound(lease)),
+        }
+        Ok(events)
+    }
+}
+
+/// Reads the lease's options from an ACK.
+fn parse_lease(msg: &Message, address: Ipv4Addr, server: Ipv4Addr, now: Instant) -> Lease {
+    let opts = msg.opts();
+    let prefix_len = match opts.get(OptionCode::SubnetMask) {
+        Some(DhcpOption::SubnetMask(mask)) => mask_to_prefix(*mask),
+        _ => classful_prefix(address),
+    };
+    let addrs = |code: OptionCode| -> Vec<Ipv4Addr> {
+        match opts.get(code) {
+            Some(DhcpOption::Router(v))
+            | Some(DhcpOption::DomainNameServer(v))
+            | Some(DhcpOption::NtpServers(v)) => v
+                .iter()
+                .copied()
+                .filter(|a| !a.is_unspecified() && !a.is_broadcast())
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let domain = match opts.get(OptionCode::DomainName) {
+        Some(DhcpOption::DomainName(d)) => {
+            let d = d.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+            let d = d.trim_end_matches('.');
+            (!d.is_empty() && is_valid_domain(d)).then(|| d.to_string())
+        }
+        _ => None,
+    };
+    let search = match opts.get(OptionCode::DomainSearch) {
+        Some(DhcpOption::DomainSearch(names)) => names
+            .iter()
+            .map(|n| n.to_utf8().trim_end_matches('.').to_string())
+            .filter(|d| !d.is_empty() && is_valid_domain(d))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let secs = |code: OptionCode| -> Option<u32> {
+        match opts.get(code) {
+            Some(DhcpOption::AddressLeaseTime(s))
+            | Some(DhcpOption::Renewal(s))
+            | Some(DhcpOption::Rebinding(s)) => Some(*s),
+            _ => None,
+        }
+    };
+    // 0xffffffff is an infinite lease, and so is a missing lease time
+    // (BOOTP-style servers).
+    let lease_time = match secs(OptionCode::AddressLeaseTime) {
+        Some(u32::MAX) | None => None,
+        Some(s) => Some(Duration::from_secs(u64::from(s.max(1)))),
+    };
+    let (t1, t2) = match lease_time {
+        None => (None, None),
+        Some(lt) => {
+            let t1_default = lt / 2;
+            let t2_default = lt.mul_f64(0.875);
+            let t1 = secs(OptionCode::Renewal).map(|s| Duration::from_secs(u64::from(s)));
+            let t2 = secs(OptionCode::Rebinding).map(|s| Duration::from_secs(u64::from(s)));
+            let t2 = t2.filter(|t2| *t2 < lt).unwrap_or(t2_default);
+            let t1 = t1.filter(|t1| *t1 < t2).unwrap_or(t1_default.min(t2));
+            (Some(t1), Some(t2))
+        }
+    };
+    Lease {
+        address,
+        prefix_len,
+        routers: addrs(OptionCode::Router),
+        dns: addrs(OptionCode::DomainNameServer),
+        domain,
+        search,
+        ntp: addrs(OptionCode::NtpServers),
+        server,
+        lease_time,
+        t1,
+        t2,
+        acquired: now,
+    }
+}
+
+/// A domain name safe to write into resolv.conf (no spaces, no control
+/// characters, nothing but letters, digits, `-`, `_` and `.`).
+fn is_valid_domain(d: &str) -> bool {
+    d.len() <= 253
+        && d.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 42);
+
+    fn client(now: Instant) -> Client {
+        Client::with_seed(MAC, ClientConfig::default(), now, 12345)
+    }
+
+    fn sent(events: &[Event]) -> Vec<&Transmit> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Send(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn decode(t: &Transmit) -> Message {
+        Message::decode(&mut Decoder::new(&t.bytes)).unwrap()
+    }
+
+    fn reply(xid: u32, kind: MessageType, yiaddr: Ipv4Addr, opts: Vec<DhcpOption>) -> Vec<u8> {
+        let mut msg = Message::new_with_id(
+            xid,
+            Ipv4Addr::UNSPECIFIED,
+            yiaddr,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            &MAC,
+        );
+        msg.set_opcode(Opcode::BootReply);
+        msg.opts_mut().insert(DhcpOption::MessageType(kind));
+        for o in opts {
+            msg.opts_mut().insert(o);
+        }
+        let mut buf = Vec::new();
+        msg.encode(&mut Encoder::new(&mut buf)).unwrap();
+        buf
+    }
+
+    fn full_ack_opts() -> Vec<DhcpOption> {
+        vec![
+            DhcpOption::ServerIdentifier(SERVER),
+            DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)),
+            DhcpOption::Router(vec![SERVER]),
+            DhcpOption::DomainNameServer(vec![SERVER, Ipv4Addr::new(9, 9, 9, 9)]),
+            DhcpOption::DomainName("example.test".into()),
+            DhcpOption::NtpServers(vec![Ipv4Addr::new(10, 0, 0, 2)]),
+            DhcpOption::AddressLeaseTime(120),
+        ]
+    }
+
+    /// Runs DISCOVER -> OFFER -> REQUEST -> ACK and returns the client and lease.
+    fn bound(now: Instant) -> (Client, Lease) {
+        let mut c = client(now);
+        c.start(now);
+        let offer = reply(
+            c.xid(),
+            MessageType::Offer,
+            ADDR,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        c.on_packet(&offer, now).unwrap();
+        let ack = reply(c.xid(), MessageType::Ack, ADDR, full_ack_opts());
+        let events = c.on_packet(&ack, now).unwrap();
+        let Some(Event::Bound(lease)) = events.first() else {
+            panic!("expected Bound, got {events:?}");
+        };
+        let lease = lease.clone();
+        (c, lease)
+    }
+
+    #[test]
+    fn discover_goes_out_immediately_with_broadcast_flag() {
+        let now = Instant::now();
+        let mut c = client(now);
+        let events = c.start(now);
+        let tx = sent(&events);
+        assert_eq!(tx.len(), 1);
+        assert_eq!(tx[0].to, Destination::Broadcast);
+        assert_eq!(tx[0].kind, MessageKind::Discover);
+        let msg = decode(tx[0]);
+        assert_eq!(msg.xid(), c.xid());
+        assert!(msg.flags().broadcast());
+        assert_eq!(&msg.chaddr()[..6], &MAC);
+        assert_eq!(msg.opts().msg_type(), Some(MessageType::Discover));
+        assert!(tx[0].bytes.len() >= 300);
+        assert_eq!(c.deadline(), Some(now + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn full_exchange_yields_lease_with_options() {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        let xid = c.xid();
+        let offer = reply(
+            xid,
+            MessageType::Offer,
+            ADDR,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        let events = c.on_packet(&offer, now).unwrap();
+        let tx = sent(&events);
+        assert_eq!(tx.len(), 1);
+        let req = decode(tx[0]);
+        assert_eq!(req.xid(), xid, "REQUEST keeps the DISCOVER's xid");
+        assert_eq!(req.opts().msg_type(), Some(MessageType::Request));
+        assert_eq!(
+            req.opts().get(OptionCode::RequestedIpAddress),
+            Some(&DhcpOption::RequestedIpAddress(ADDR))
+        );
+        assert_eq!(
+            req.opts().get(OptionCode::ServerIdentifier),
+            Some(&DhcpOption::ServerIdentifier(SERVER))
+        );
+        let ack = reply(xid, MessageType::Ack, ADDR, full_ack_opts());
+        let events = c.on_packet(&ack, now).unwrap();
+        assert_eq!(events.len(), 1);
+        let Event::Bound(lease) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(lease.address, ADDR);
+        assert_eq!(lease.prefix_len, 24);
+        assert_eq!(lease.routers, vec![SERVER]);
+        assert_eq!(lease.dns.len(), 2);
+        assert_eq!(lease.domain.as_deref(), Some("example.test"));
+        assert_eq!(lease.ntp, vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert_eq!(lease.server, SERVER);
+        assert_eq!(lease.lease_time, Some(Duration::from_secs(120)));
+        assert_eq!(lease.t1, Some(Duration::from_secs(60)));
+        assert_eq!(lease.t2, Some(Duration::from_secs(105)));
+        assert_eq!(c.state_name(), "BOUND");
+        assert_eq!(c.deadline(), Some(now + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn wrong_xid_and_other_client_are_ignored() {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        let offer = reply(
+            c.xid().wrapping_add(1),
+            MessageType::Offer,
+            ADDR,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        assert!(matches!(
+            c.on_packet(&offer, now),
+            Err(Ignored::WrongXid { .. })
+        ));
+        let mut msg = Message::new_with_id(
+            c.xid(),
+            Ipv4Addr::UNSPECIFIED,
+            ADDR,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            &[1, 2, 3, 4, 5, 6],
+        );
+        msg.set_opcode(Opcode::BootReply);
+        msg.opts_mut()
+            .insert(DhcpOption::MessageType(MessageType::Offer));
+        let mut buf = Vec::new();
+        msg.encode(&mut Encoder::new(&mut buf)).unwrap();
+        assert_eq!(c.on_packet(&buf, now), Err(Ignored::WrongClient));
+        assert_eq!(c.state_name(), "SELECTING");
+    }
+
+    #[test]
+    fn garbage_and_requests_are_ignored() {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        assert!(matches!(
+            c.on_packet(b"hello", now),
+            Err(Ignored::Malformed(_))
+        ));
+        assert!(matches!(c.on_packet(&[], now), Err(Ignored::Malformed(_))));
+        let mut junk = vec![0xffu8; 600];
+        junk[0] = 2;
+        assert!(c.on_packet(&junk, now).is_err());
+        // Our own DISCOVER echoed back is a BOOTREQUEST.
+        let discover = sent(&c.start(now))[0].bytes.clone();
+        assert_eq!(c.on_packet(&discover, now), Err(Ignored::NotReply));
+        assert_eq!(c.state_name(), "SELECTING");
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        let valid = reply(
+            c.xid(),
+            MessageType::Offer,
+            ADDR,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        // Every truncation and a few bit flips of a valid message.
+        for len in 0..valid.len() {
+            let _ = c.on_packet(&valid[..len], now);
+            c.start(now);
+        }
+        for i in 0..valid.len() {
+            let mut v = valid.clone();
+            v[i] ^= 0x5a;
+            let _ = c.on_packet(&v, now);
+            c.start(now);
+        }
+    }
+
+    #[test]
+    fn offer_without_server_id_or_address_is_ignored() {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        let offer = reply(c.xid(), MessageType::Offer, ADDR, vec![]);
+        assert!(matches!(
+            c.on_packet(&offer, now),
+            Err(Ignored::MissingOption {
+                option: "server identifier",
+                ..
+            })
+        ));
+        let offer = reply(
+            c.xid(),
+            MessageType::Offer,
+            Ipv4Addr::UNSPECIFIED,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        assert_eq!(
+            c.on_packet(&offer, now),
+            Err(Ignored::NoAddress(MessageKind::Offer))
+        );
+        // No message type at all.
+        let mut msg = Message::new_with_id(
+            c.xid(),
+            Ipv4Addr::UNSPECIFIED,
+            ADDR,
+            Ipv4Addr::UNSPECIFIED,
+            Ipv4Addr::UNSPECIFIED,
+            &MAC,
+        );
+        msg.set_opcode(Opcode::BootReply);
+        let mut buf = Vec::new();
+        msg.encode(&mut Encoder::new(&mut buf)).unwrap();
+        assert!(matches!(
+            c.on_packet(&buf, now),
+            Err(Ignored::MissingOption {
+                option: "message type",
+                ..
+            })
+        ));
+        assert_eq!(c.state_name(), "SELECTING");
+    }
+
+    #[test]
+    fn ack_with_minimal_options_uses_defaults() {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        let offer = reply(
+            c.xid(),
+            MessageType::Offer,
+            Ipv4Addr::new(172, 16, 5, 9),
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        c.on_packet(&offer, now).unwrap();
+        // No server id, no mask, no lease time, no router, no DNS.
+        let ack = reply(
+            c.xid(),
+            MessageType::Ack,
+            Ipv4Addr::new(172, 16, 5, 9),
+            vec![],
+        );
+        let events = c.on_packet(&ack, now).unwrap();
+        let Event::Bound(lease) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(lease.prefix_len, 16);
+        assert_eq!(lease.server, SERVER);
+        assert_eq!(lease.lease_time, None);
+        assert!(lease.routers.is_empty() && lease.dns.is_empty() && lease.domain.is_none());
+        assert_eq!(c.deadline(), None, "infinite lease: nothing to renew");
+    }
+
+    #[test]
+    fn bad_t1_t2_fall_back_to_defaults() {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        let offer = reply(
+            c.xid(),
+            MessageType::Offer,
+            ADDR,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        c.on_packet(&offer, now).unwrap();
+        let ack = reply(
+            c.xid(),
+            MessageType::Ack,
+            ADDR,
+            vec![
+                DhcpOption::AddressLeaseTime(1000),
+                DhcpOption::Renewal(5000),
+                DhcpOption::Rebinding(2000),
+                DhcpOption::DomainName("bad name; rm -rf".into()),
+            ],
+        );
+        let events = c.on_packet(&ack, now).unwrap();
+        let Event::Bound(lease) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(lease.t1, Some(Duration::from_secs(500)));
+        assert_eq!(lease.t2, Some(Duration::from_secs(875)));
+        assert_eq!(lease.domain, None);
+    }
+
+    #[test]
+    fn discover_retransmits_with_exponential_backoff() {
+        let t0 = Instant::now();
+        let mut c = client(t0);
+        c.start(t0);
+        let mut at = t0;
+        let mut delays = Vec::new();
+        for _ in 0..7 {
+            let next = c.deadline().unwrap();
+            delays.push((next - at).as_secs());
+            at = next;
+            let events = c.on_timeout(at);
+            assert_eq!(sent(&events).len(), 1);
+            assert_eq!(sent(&events)[0].kind, MessageKind::Discover);
+        }
+        assert_eq!(delays, vec![1, 2, 4, 8, 16, 16, 16]);
+        // Early calls do nothing.
+        assert!(c.on_timeout(at).is_empty());
+    }
+
+    #[test]
+    fn request_gives_up_and_rediscovers() {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        let offer = reply(
+            c.xid(),
+            MessageType::Offer,
+            ADDR,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        c.on_packet(&offer, now).unwrap();
+        let mut kinds = Vec::new();
+        for _ in 0..4 {
+            let at = c.deadline().unwrap();
+            for t in sent(&c.on_timeout(at)) {
+                kinds.push(t.kind);
+            }
+        }
+        assert_eq!(
+            kinds,
+            vec![
+                MessageKind::Request,
+                MessageKind::Request,
+                MessageKind::Request,
+                MessageKind::Discover
+            ]
+        );
+        assert_eq!(c.state_name(), "SELECTING");
+    }
+
+    #[test]
+    fn nak_while_requesting_restarts_discovery() {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        let xid = c.xid();
+        let offer = reply(
+            xid,
+            MessageType::Offer,
+            ADDR,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        c.on_packet(&offer, now).unwrap();
+        // A NAK from a server we did not choose is ignored.
+        let other = reply(
+            xid,
+            MessageType::Nak,
+            Ipv4Addr::UNSPECIFIED,
+            vec![DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 0, 0, 99))],
+        );
+        assert!(c.on_packet(&other, now).is_err());
+        let nak = reply(
+            xid,
+            MessageType::Nak,
+            Ipv4Addr::UNSPECIFIED,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        let events = c.on_packet(&nak, now).unwrap();
+        assert_eq!(sent(&events)[0].kind, MessageKind::Discover);
+        assert_ne!(c.xid(), xid, "a new transaction after a NAK");
+        assert_eq!(c.state_name(), "SELECTING");
+    }
+
+    #[test]
+    fn renew_rebind_expire_cycle() {
+        let t0 = Instant::now();
+        let (mut c, lease) = bound(t0);
+        // T1: unicast REQUEST with ciaddr, new xid, no server id.
+        let xid = c.xid();
+        let t1 = c.deadline().unwrap();
+        assert_eq!(t1, t0 + Duration::from_secs(60));
+        let events = c.on_timeout(t1);
+        let tx = sent(&events);
+        assert_eq!(tx[0].to, Destination::Unicast(SERVER));
+        let req = decode(tx[0]);
+        assert_eq!(req.ciaddr(), ADDR);
+        assert!(!req.flags().broadcast());
+        assert!(req.opts().get(OptionCode::ServerIdentifier).is_none());
+        assert!(req.opts().get(OptionCode::RequestedIpAddress).is_none());
+        assert_ne!(c.xid(), xid);
+        assert_eq!(c.state_name(), "RENEWING");
+        // Retransmissions until T2 (105 s), then broadcast.
+        let mut saw_rebind = false;
+        let mut at = t1;
+        while let Some(next) = c.deadline() {
+            assert!(next > at, "deadlines move forward");
+            at = next;
+            let events = c.on_timeout(at);
+            if let Some(Event::Lost { reason, lease: l }) = events.first() {
+                assert_eq!(*reason, LostReason::Expired);
+                assert_eq!(l.address, lease.address);
+                assert_eq!(at, t0 + Duration::from_secs(120));
+                assert_eq!(sent(&events)[0].kind, MessageKind::Discover);
+                break;
+            }
+            let tx = sent(&events);
+            if tx[0].to == Destination::Broadcast {
+                saw_rebind = true;
+                assert!(at >= t0 + Duration::from_secs(105));
+                assert_eq!(c.state_name(), "REBINDING");
+            }
+        }
+        assert!(saw_rebind);
+        assert_eq!(c.state_name(), "SELECTING");
+        assert!(c.lease().is_none());
+    }
+
+    #[test]
+    fn renewal_ack_extends_lease() {
+        let t0 = Instant::now();
+        let (mut c, _) = bound(t0);
+        let t1 = c.deadline().unwrap();
+        c.on_timeout(t1);
+        let ack = reply(c.xid(), MessageType::Ack, ADDR, full_ack_opts());
+        let events = c.on_packet(&ack, t1).unwrap();
+        let Event::Renewed(lease) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(lease.acquired, t1);
+        assert_eq!(c.deadline(), Some(t1 + Duration::from_secs(60)));
+        assert_eq!(c.state_name(), "BOUND");
+    }
+
+    #[test]
+    fn renewal_nak_drops_lease_and_rediscovers() {
+        let t0 = Instant::now();
+        let (mut c, _) = bound(t0);
+        let events = c.renew_now(t0 + Duration::from_secs(5));
+        assert_eq!(sent(&events)[0].to, Destination::Unicast(SERVER));
+        let nak = reply(c.xid(), MessageType::Nak, Ipv4Addr::UNSPECIFIED, vec![]);
+        let events = c.on_packet(&nak, t0).unwrap();
+        assert!(matches!(
+            events[0],
+            Event::Lost {
+                reason: LostReason::Nak,
+                ..
+            }
+        ));
+        assert_eq!(sent(&events)[0].kind, MessageKind::Discover);
+        assert!(c.lease().is_none());
+    }
+
+    #[test]
+    fn repeated_naks_slow_down() {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        for round in 0..3 {
+            let at = c.deadline().unwrap();
+            if round > 0 {
+                // The DISCOVER after a second NAK waits.
+                assert!(sent(&c.on_timeout(at)).len() == 1);
+            }
+            let offer = reply(
+                c.xid(),
+                MessageType::Offer,
+                ADDR,
+                vec![DhcpOption::ServerIdentifier(SERVER)],
+            );
+            c.on_packet(&offer, at).unwrap();
+            let nak = reply(c.xid(), MessageType::Nak, Ipv4Addr::UNSPECIFIED, vec![]);
+            let events = c.on_packet(&nak, at).unwrap();
+            if round == 0 {
+                assert_eq!(sent(&events).len(), 1, "first NAK: immediate DISCOVER");
+            } else {
+                assert!(sent(&events).is_empty(), "later NAKs: delayed DISCOVER");
+                assert!(c.deadline().unwrap() > at);
+            }
+        }
+    }
+
+    #[test]
+    fn ack_in_selecting_and_offer_when_bound_are_unexpected() {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        let ack = reply(c.xid(), MessageType::Ack, ADDR, full_ack_opts());
+        assert!(matches!(
+            c.on_packet(&ack, now),
+            Err(Ignored::Unexpected { .. })
+        ));
+        let (mut c, _) = bound(now);
+        let offer = reply(
+            c.xid(),
+            MessageType::Offer,
+            ADDR,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        assert!(matches!(
+            c.on_packet(&offer, now),
+            Err(Ignored::Unexpected { .. })
+        ));
+    }
+
+    #[test]
+    fn masks_and_classes() {
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 255, 0)), 24);
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 255, 255)), 32);
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(0, 0, 0, 0)), 0);
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 240, 0)), 20);
+        assert_eq!(classful_prefix(Ipv4Addr::new(10, 1, 2, 3)), 8);
+        assert_eq!(classful_prefix(Ipv4Addr::new(172, 16, 0, 1)), 16);
+        assert_eq!(classful_prefix(Ipv4Addr::new(192, 168, 1, 1)), 24);
+    }
+
+    #[test]
+    fn xids_differ_between_clients() {
+        let now = Instant::now();
+        let a = Client::new(MAC, ClientConfig::default(), now);
+        let b = Client::new(MAC, ClientConfig::default(), now);
+        assert_ne!(a.xid(), b.xid());
+    }
+}
