@@ -366,10 +366,10 @@ pub fn podman_environment(config: &Config) -> Vec<(String, String)> {
             env.push((name.to_string(), value));
         };
         if let Some(url) = &proxy.https {
-            both("https_proxy", url.to_string());
+            both("https_proxy", url.expose());
         }
         if let Some(url) = &proxy.http {
-            both("http_proxy", url.to_string());
+            both("http_proxy", url.expose());
         }
         if !proxy.no.is_empty() {
             both("no_proxy", proxy.no.join(","));

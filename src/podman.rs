@@ -145,9 +145,10 @@ fn takes_separate_value(word: &str) -> bool {
     }
     // Combined short flags such as `-itv`: the last letter decides.
     if let Some(flags) = word.strip_prefix('-') {
-        if !flags.starts_with('-') && flags.len() > 1 {
-            let last = &flags[flags.len() - 1..];
-            return OPTIONS_WITH_VALUE.contains(&format!("-{last}").as_str());
+        if !flags.starts_with('-') && flags.chars().count() > 1 {
+            if let Some(last) = flags.chars().last() {
+                return OPTIONS_WITH_VALUE.contains(&format!("-{last}").as_str());
+            }
         }
     }
     false
@@ -246,6 +247,12 @@ mod tests {
             image(&words("-- -weird-image")).as_deref(),
             Some("-weird-image")
         );
+    }
+
+    #[test]
+    fn non_ascii_options_do_not_panic() {
+        assert_eq!(image(&words("-éé img")).as_deref(), Some("img"));
+        assert_eq!(image(&words("-éve A=1 img")).as_deref(), Some("img"));
     }
 
     #[test]

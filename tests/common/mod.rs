@@ -99,11 +99,8 @@ pub fn demo_image() -> String {
 /// Fails the test early with a clear message when the registry is not up.
 pub fn require_registry() {
     let addr = format!("127.0.0.1:{}", registry_port());
-    let ok = std::net::TcpStream::connect_timeout(
-        &addr.parse().unwrap(),
-        Duration::from_secs(2),
-    )
-    .is_ok();
+    let ok = std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))
+        .is_ok();
     assert!(
         ok,
         "no registry on {addr}: start it with `scripts/registry start && scripts/demo-image` \
@@ -151,16 +148,19 @@ impl Vm {
         let slot = Slot::take();
         let mut cmd = Command::new(repo().join("scripts/launch"));
         cmd.arg("--kernel").arg(kernel());
-        cmd.arg("--initrd").arg(config.initrd.clone().unwrap_or_else(initrd));
+        cmd.arg("--initrd")
+            .arg(config.initrd.clone().unwrap_or_else(initrd));
         if config.no_net {
             cmd.arg("--no-net");
         }
         cmd.args(&config.launcher_args);
-        for a in &config.qemu_args {
-            cmd.arg("--qemu-arg").arg(a);
+        if !config.qemu_args.is_empty() {
+            cmd.arg("--").args(&config.qemu_args).arg("--");
         }
-        cmd.arg("--").arg(&config.cmdline);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg(&config.cmdline);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = cmd
             .spawn()
@@ -183,7 +183,10 @@ impl Vm {
                                 .trim_end_matches(['\n', '\r'])
                                 .to_string();
                             let (lock, cv) = &*lines;
-                            lock.lock().unwrap().push(Line { at: Instant::now(), text });
+                            lock.lock().unwrap().push(Line {
+                                at: Instant::now(),
+                                text,
+                            });
                             cv.notify_all();
                         }
                     }
@@ -247,21 +250,30 @@ impl Vm {
         let (lock, cv) = &*self.lines;
         let mut lines = lock.lock().unwrap();
         loop {
-            if let Some(offset) = lines[self.cursor..].iter().position(|l| l.text.contains(needle)) {
+            if let Some(offset) = lines[self.cursor..]
+                .iter()
+                .position(|l| l.text.contains(needle))
+            {
                 let line = lines[self.cursor + offset].clone();
                 self.cursor += offset + 1;
                 return Ok(line);
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(format!("timed out after {} s waiting for {needle:?}", limit.as_secs()));
+                return Err(format!(
+                    "timed out after {} s waiting for {needle:?}",
+                    limit.as_secs()
+                ));
             }
             if self.exit.is_some() || matches!(self.child.try_wait(), Ok(Some(_))) {
                 // Give the reader threads a moment to drain the pipes.
                 drop(lines);
                 std::thread::sleep(Duration::from_millis(300));
                 lines = lock.lock().unwrap();
-                if let Some(offset) = lines[self.cursor..].iter().position(|l| l.text.contains(needle)) {
+                if let Some(offset) = lines[self.cursor..]
+                    .iter()
+                    .position(|l| l.text.contains(needle))
+                {
                     let line = lines[self.cursor + offset].clone();
                     self.cursor += offset + 1;
                     return Ok(line);
@@ -276,7 +288,10 @@ impl Vm {
     /// Asserts that no console line so far contains `needle`.
     pub fn assert_absent(&self, needle: &str) {
         if self.lines().iter().any(|l| l.text.contains(needle)) {
-            panic!("{}", self.dump(&format!("{needle:?} appeared on the console")));
+            panic!(
+                "{}",
+                self.dump(&format!("{needle:?} appeared on the console"))
+            );
         }
     }
 
@@ -294,7 +309,10 @@ impl Vm {
                 return status;
             }
             if Instant::now() >= deadline {
-                panic!("{}", self.dump(&format!("QEMU did not exit within {} s", limit.as_secs())));
+                panic!(
+                    "{}",
+                    self.dump(&format!("QEMU did not exit within {} s", limit.as_secs()))
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -330,5 +348,8 @@ impl Drop for Vm {
 
 /// `path` relative to the repository, for messages.
 pub fn rel(path: &Path) -> String {
-    path.strip_prefix(repo()).unwrap_or(path).display().to_string()
+    path.strip_prefix(repo())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
