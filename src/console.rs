@@ -18,17 +18,19 @@ const RED: &str = "\x1b[31m";
 const RESET: &str = "\x1b[0m";
 const ERASE_LINE: &str = "\x1b[0K";
 
-/// Seconds since boot as the kernel prints them in `/proc/uptime` (e.g. `12.34`).
+/// Seconds since boot with two decimals, as `/proc/uptime` shows them
+/// (e.g. `12.34`). Read from CLOCK_BOOTTIME, the clock behind
+/// `/proc/uptime`, so that it works before /proc is mounted.
 pub fn uptime() -> String {
-    std::fs::read_to_string("/proc/uptime")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".to_string())
+    format!("{:.2}", uptime_secs())
 }
 
-/// Seconds since boot as a number (0 when `/proc/uptime` cannot be read).
+/// Seconds since boot as a number (0 if the clock cannot be read).
 pub fn uptime_secs() -> f64 {
-    uptime().parse().unwrap_or(0.0)
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_BOOTTIME)
+        .map(|t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+        .unwrap_or(0.0)
 }
 
 /// Formats one log line of the console contract (without the trailing newline).

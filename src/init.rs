@@ -280,7 +280,7 @@ async fn shutdown(outcome: &Outcome, config: &Config, timeline: &mut Timeline) {
             "b2c_shutdown",
             "Stopping every process and syncing the disks",
         );
-        power::terminate_all(Duration::from_secs(5)).await;
+        power::terminate_all(Duration::from_secs(10)).await;
         nix::unistd::sync();
     }
     timeline.mark("shutdown");

@@ -2,6 +2,7 @@
 //! with `reboot(2)`. PID 1 must never exit (the kernel would panic), so the
 //! last function here never returns, whatever fails.
 
+use std::path::Path;
 use std::time::Duration;
 
 use nix::sys::reboot::{reboot, RebootMode};
@@ -30,24 +31,74 @@ impl ShutdownMode {
 }
 
 /// Sends SIGTERM to every process but PID 1, waits up to `grace` for them to
-/// end (reaping), then SIGKILLs what is left.
-pub async fn terminate_all(grace: Duration) {
+/// end (reaping), then SIGKILLs what is left. Returns how many processes had
+/// to be killed.
+pub async fn terminate_all(grace: Duration) -> usize {
     let all = Pid::from_raw(-1);
-    if kill(all, Signal::SIGTERM).is_err() {
-        return; // ESRCH: nothing else runs.
+    if user_processes(Path::new("/proc")).is_empty() {
+        return 0;
     }
+    let _ = kill(all, Signal::SIGTERM);
     let deadline = tokio::time::Instant::now() + grace;
-    while tokio::time::Instant::now() < deadline {
+    loop {
         crate::process::reap();
-        // Signal 0 to -1 fails with ESRCH once no other process exists.
-        if kill(all, None).is_err() {
-            return;
+        let left = user_processes(Path::new("/proc"));
+        if left.is_empty() {
+            return 0;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if tokio::time::Instant::now() >= deadline {
+            warn!(
+                "{} process(es) still running after SIGTERM and {} s, killing them: {}",
+                left.len(),
+                grace.as_secs(),
+                left.join(", ")
+            );
+            let _ = kill(all, Signal::SIGKILL);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            crate::process::reap();
+            return left.len();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = kill(all, Signal::SIGKILL);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    crate::process::reap();
+}
+
+/// `PID (name)` of every process other than this one that is neither a
+/// kernel thread nor a zombie, read from `proc`.
+/// (`kill(-1, 0)` cannot tell: kernel threads count as processes there.)
+pub fn user_processes(proc: &Path) -> Vec<String> {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir(proc) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == 1 || pid == me {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp session tty tpgid flags ...: comm may
+        // hold spaces and parentheses, so split after the last ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map(|(_, c)| c).unwrap_or("?");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let state = fields.first().copied().unwrap_or("");
+        let flags: u64 = fields.get(6).and_then(|f| f.parse().ok()).unwrap_or(0);
+        if state == "Z" || flags & PF_KTHREAD != 0 {
+            continue;
+        }
+        found.push(format!("{pid} ({comm})"));
+    }
+    found.sort();
+    found
 }
 
 /// Syncs the filesystems and powers off or reboots. Never returns: if the
@@ -77,6 +128,24 @@ pub fn finish(mode: ShutdownMode) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_threads_and_zombies_are_not_user_processes() {
+        let dir = std::env::temp_dir().join(format!("b2c-proc-{}", std::process::id()));
+        let write = |pid: &str, stat: &str| {
+            std::fs::create_dir_all(dir.join(pid)).ok();
+            std::fs::write(dir.join(pid).join("stat"), stat).ok();
+        };
+        write("1", "1 (init) S 0 1 1 0 -1 4194560 0 0");
+        write("2", "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0");
+        write("77", "77 (sleep (x)) S 1 77 77 0 -1 4194304 0 0");
+        write("78", "78 (gone) Z 1 78 78 0 -1 4194304 0 0");
+        write("79", "garbage");
+        std::fs::create_dir_all(dir.join("self")).ok();
+        assert_eq!(user_processes(&dir), vec!["77 (sleep (x))".to_string()]);
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(user_processes(Path::new("/nonexistent-proc")).is_empty());
+    }
 
     #[test]
     fn mode_names_are_the_environment_values() {
