@@ -15,6 +15,7 @@ use crate::console::{self, Section};
 use crate::kmod;
 use crate::pipeline::{self, Outcome};
 use crate::power::{self, ShutdownMode};
+use crate::storage::Storage;
 use crate::system;
 use crate::timeline::Timeline;
 
@@ -46,21 +47,31 @@ pub fn main() -> ! {
             power::finish(ShutdownMode::Poweroff)
         }
     };
-    let boot = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(boot(&mut timeline))));
-    let (outcome, config) = match boot {
-        Ok(result) => result,
-        Err(_) => {
-            error!("Internal error: the init panicked during the boot sequence; shutting down");
-            (failed("the init itself"), Config::default())
-        }
+    let mut state = State {
+        config: Config::default(),
+        storage: None,
+        timeline,
     };
+    let boot = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(boot(&mut state))));
+    let outcome = boot.unwrap_or_else(|_| {
+        error!("Internal error: the init panicked during the boot sequence; shutting down");
+        failed("the init itself")
+    });
     let shutdown = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(shutdown(&outcome, &config, &mut timeline))
+        runtime.block_on(shutdown(&outcome, &mut state))
     }));
     if shutdown.is_err() {
         error!("Internal error: the init panicked while shutting down");
     }
     power::finish(outcome.mode)
+}
+
+/// What the boot sequence sets up and the shutdown path tears down.
+struct State {
+    config: Config,
+    /// The cache disk, swap and network block devices, once set up.
+    storage: Option<Storage>,
+    timeline: Timeline,
 }
 
 fn failed(by: &str) -> Outcome {
@@ -72,34 +83,39 @@ fn failed(by: &str) -> Outcome {
 }
 
 /// Everything from early set-up to the end of the pipeline.
-async fn boot(timeline: &mut Timeline) -> (Outcome, Config) {
+async fn boot(state: &mut State) -> Outcome {
     if let Err(e) = early_setup() {
         // Without /proc, /sys or cgroups nothing else can work.
-        error!("Early set-up failed: {e}");
-        return (failed("Early set-up"), Config::default());
+        error!("Early set-up failed: {e:#}");
+        return failed("Early set-up");
     }
     tokio::spawn(crate::process::reaper());
-    timeline.mark("early_setup");
+    state.timeline.mark("early_setup");
 
-    let config = read_config();
-    print_runtime_info(&config);
+    state.config = read_config();
+    let config = &state.config;
+    print_runtime_info(config);
     if !config.errors.is_empty() {
         error!(
             "The kernel command line has {} error(s): not running the pipeline",
             config.errors.len()
         );
-        return (failed("Kernel command line"), config);
+        return failed("Kernel command line");
     }
 
-    load_modules(&config);
-    timeline.mark("modules");
+    load_modules(config);
+    state.timeline.mark("modules");
+
+    let storage = state.storage.insert(Storage::setup_local(config).await);
+    state.timeline.mark("storage");
 
     if let Err(e) = network_up().await {
         error!("{e:#}");
         error!("No network: not running the pipeline");
-        return (failed("Network"), config);
+        return failed("Network");
     }
-    timeline.mark("network");
+    storage.setup_network(config).await;
+    state.timeline.mark("network");
 
     {
         let _section = Section::start("b2c_clock", "Setting the clock");
@@ -108,10 +124,11 @@ async fn boot(timeline: &mut Timeline) -> (Outcome, Config) {
 
     set_hostname(config.hostname.as_deref().unwrap_or(DEFAULT_HOSTNAME));
 
-    pipeline::login(&config).await;
-    let outcome = pipeline::run(&config, timeline).await;
-    timeline.mark("pipeline_end");
-    (outcome, config)
+    storage.configure_podman(config);
+    pipeline::login(config).await;
+    let outcome = pipeline::run(config, &mut state.timeline).await;
+    state.timeline.mark("pipeline_end");
+    outcome
 }
 
 fn early_setup() -> anyhow::Result<()> {
@@ -191,8 +208,11 @@ fn load_modules(config: &Config) {
         loaded.len(),
         loaded.join(" ")
     );
-    // overlay is needed by podman whatever the hardware.
-    let wanted = std::iter::once("overlay".to_string()).chain(config.modules.iter().cloned());
+    // overlay is needed by podman whatever the hardware; the storage options
+    // say what else they need (ext4, nbd, nfsv4...).
+    let wanted = std::iter::once("overlay".to_string())
+        .chain(crate::storage::required_modules(config))
+        .chain(config.modules.iter().cloned());
     for module in wanted {
         match loader.load(&module) {
             Ok(_) => {}
@@ -273,18 +293,22 @@ fn set_hostname(name: &str) {
 }
 
 /// Reports the status, stops everything and runs the shutdown command.
-async fn shutdown(outcome: &Outcome, config: &Config, timeline: &mut Timeline) {
+async fn shutdown(outcome: &Outcome, state: &mut State) {
     info!("Execution is over, pipeline status: {}", outcome.status);
     {
         let _section = Section::start(
             "b2c_shutdown",
-            "Stopping every process and syncing the disks",
+            "Stopping every process, syncing and unmounting the disks",
         );
         power::terminate_all(Duration::from_secs(10)).await;
+        if let Some(storage) = state.storage.as_mut() {
+            storage.shutdown();
+        }
         nix::unistd::sync();
     }
-    timeline.mark("shutdown");
-    info!("{}", timeline.line());
+    state.timeline.mark("shutdown");
+    info!("{}", state.timeline.line());
+    let config = &state.config;
     let command = match outcome.mode {
         ShutdownMode::Reboot => config.reboot_cmd.clone(),
         ShutdownMode::Poweroff => {

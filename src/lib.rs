@@ -14,5 +14,6 @@ pub mod pipeline;
 pub mod podman;
 pub mod power;
 pub mod process;
+pub mod storage;
 pub mod system;
 pub mod timeline;

@@ -1,0 +1,226 @@
+//! Swap: the version-1 swap header (what `mkswap` writes), swapon/swapoff
+//! through libc, and `vm.swappiness`.
+
+use std::ffi::CString;
+use std::io::{self, Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// The swap signature at the end of the first page.
+pub const SWAP_MAGIC: &[u8; 10] = b"SWAPSPACE2";
+/// The label our swap areas carry.
+pub const SWAP_LABEL: &str = "B2C_SWAP";
+
+/// Errors of the swap set-up.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    /// The area is smaller than what the kernel accepts.
+    #[error("{path}: {size} bytes is too small for swap (at least 10 pages of {page} bytes)")]
+    TooSmall {
+        /// The swap file or device.
+        path: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The page size.
+        page: u64,
+    },
+    /// An I/O error on the swap file or device.
+    #[error("{path}: cannot {action}: {source}")]
+    Io {
+        /// The swap file or device.
+        path: String,
+        /// What was attempted.
+        action: &'static str,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// The system's page size.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf only reads a constant of the system.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 {
+        size as u64
+    } else {
+        4096
+    }
+}
+
+/// The first page of a version-1 swap area of `size` bytes: version 1, the
+/// last usable page, no bad pages, a UUID, a label, the magic at the end.
+/// Fields are in the machine's byte order, as the kernel reads them.
+pub fn swap_header(size: u64, page: u64, uuid: [u8; 16], label: &str) -> Option<Vec<u8>> {
+    let pages = size / page;
+    if pages < 10 || page < 4096 {
+        return None;
+    }
+    let last_page = u32::try_from(pages - 1).ok()?;
+    let mut h = vec![0u8; usize::try_from(page).ok()?];
+    h[1024..1028].copy_from_slice(&1u32.to_ne_bytes());
+    h[1028..1032].copy_from_slice(&last_page.to_ne_bytes());
+    // nr_badpages stays 0.
+    h[1036..1052].copy_from_slice(&uuid);
+    let label = label.as_bytes();
+    let n = label.len().min(15);
+    h[1052..1052 + n].copy_from_slice(&label[..n]);
+    let end = h.len();
+    h[end - 10..].copy_from_slice(SWAP_MAGIC);
+    Some(h)
+}
+
+/// A random version-4 UUID (from the kernel's generator).
+pub fn random_uuid() -> [u8; 16] {
+    let mut uuid = [0u8; 16];
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap_or_default();
+    let hex: Vec<u8> = text.trim().bytes().filter(u8::is_ascii_hexdigit).collect();
+    for (i, pair) in hex.chunks(2).take(16).enumerate() {
+        let s = std::str::from_utf8(pair).unwrap_or("0");
+        uuid[i] = u8::from_str_radix(s, 16).unwrap_or(0);
+    }
+    uuid
+}
+
+/// Writes a swap header at the start of `dev` (a file or a device) whose
+/// usable size is `size` bytes.
+pub fn write_header<W: Write + Seek>(dev: &mut W, path: &str, size: u64) -> Result<(), SwapError> {
+    let page = page_size();
+    let header = swap_header(size, page, random_uuid(), SWAP_LABEL).ok_or(SwapError::TooSmall {
+        path: path.to_string(),
+        size,
+        page,
+    })?;
+    let io = |action| {
+        move |source| SwapError::Io {
+            path: path.to_string(),
+            action,
+            source,
+        }
+    };
+    dev.seek(SeekFrom::Start(0)).map_err(io("seek"))?;
+    dev.write_all(&header)
+        .map_err(io("write the swap header"))?;
+    dev.flush().map_err(io("flush the swap header"))?;
+    Ok(())
+}
+
+/// Creates the swap file `path` of `size` bytes (allocated, no holes), with
+/// its header. A file left over from an earlier boot is replaced.
+pub fn create_swap_file(path: &Path, size: u64) -> Result<(), SwapError> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.display().to_string();
+    let io = |action| {
+        let name = name.clone();
+        move |source| SwapError::Io {
+            path: name,
+            action,
+            source,
+        }
+    };
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("create the swap file"))?;
+    let len = i64::try_from(size).map_err(|_| SwapError::TooSmall {
+        path: name.clone(),
+        size,
+        page: page_size(),
+    })?;
+    // SAFETY: fallocate on a file descriptor we own, with a checked length.
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
+    if rc != 0 {
+        let e = io::Error::last_os_error();
+        let _ = std::fs::remove_file(path);
+        return Err(io("allocate the swap file")(e));
+    }
+    let written = write_header(&mut file, &name, size)
+        .and_then(|()| file.sync_all().map_err(io("sync the swap file")));
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
+/// swapon(2) on `path`.
+pub fn swapon(path: &Path) -> Result<(), SwapError> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| SwapError::Io {
+        path: path.display().to_string(),
+        action: "swapon",
+        source: io::Error::from(io::ErrorKind::InvalidInput),
+    })?;
+    // SAFETY: a valid NUL-terminated path; flags 0.
+    if unsafe { libc::swapon(c.as_ptr(), 0) } != 0 {
+        return Err(SwapError::Io {
+            path: path.display().to_string(),
+            action: "swapon",
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+/// swapoff(2) on `path`.
+pub fn swapoff(path: &Path) -> Result<(), SwapError> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| SwapError::Io {
+        path: path.display().to_string(),
+        action: "swapoff",
+        source: io::Error::from(io::ErrorKind::InvalidInput),
+    })?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::swapoff(c.as_ptr()) } != 0 {
+        return Err(SwapError::Io {
+            path: path.display().to_string(),
+            action: "swapoff",
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `vm.swappiness`.
+pub fn set_swappiness(value: u8) -> io::Result<()> {
+    std::fs::write("/proc/sys/vm/swappiness", format!("{value}\n"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_layout() {
+        let h = swap_header(64 << 20, 4096, [7; 16], "B2C_SWAP").unwrap();
+        assert_eq!(h.len(), 4096);
+        assert_eq!(&h[4086..], SWAP_MAGIC);
+        assert_eq!(u32::from_ne_bytes(h[1024..1028].try_into().unwrap()), 1);
+        assert_eq!(
+            u32::from_ne_bytes(h[1028..1032].try_into().unwrap()),
+            (64 << 20) / 4096 - 1
+        );
+        assert_eq!(&h[1036..1052], &[7; 16]);
+        assert_eq!(&h[1052..1060], b"B2C_SWAP");
+        assert!(h[..1024].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn too_small_or_too_large_areas_are_refused() {
+        assert!(swap_header(9 * 4096, 4096, [0; 16], "x").is_none());
+        assert!(swap_header(1 << 50, 4096, [0; 16], "x").is_none());
+        let mut c = std::io::Cursor::new(Vec::new());
+        let e = write_header(&mut c, "/dev/vdz", 4096).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/dev/vdz: 4096 bytes is too small"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn uuids_are_random() {
+        assert_ne!(random_uuid(), random_uuid());
+    }
+}
