@@ -93,42 +93,84 @@ async fn boot(state: &mut State) -> Outcome {
     state.timeline.mark("early_setup");
 
     state.config = read_config();
-    let config = &state.config;
-    print_runtime_info(config);
-    if !config.errors.is_empty() {
+    print_runtime_info();
+    if !state.config.errors.is_empty() {
         error!(
             "The kernel command line has {} error(s): not running the pipeline",
-            config.errors.len()
+            state.config.errors.len()
         );
         return failed("Kernel command line");
     }
 
-    load_modules(config);
+    load_modules(&state.config);
     state.timeline.mark("modules");
 
-    let storage = state.storage.insert(Storage::setup_local(config).await);
+    state.storage = Some(Storage::setup_local(&state.config).await);
     state.timeline.mark("storage");
 
-    if let Err(e) = network_up().await {
-        error!("{e:#}");
-        error!("No network: not running the pipeline");
-        return failed("Network");
+    let net = match network_up(&state.config).await {
+        Ok(net) => net,
+        Err(e) => {
+            error!("{e}");
+            error!("No network: not running the pipeline");
+            return failed("Network");
+        }
+    };
+    if let Some(storage) = state.storage.as_mut() {
+        storage.setup_network(&state.config).await;
     }
-    storage.setup_network(config).await;
     state.timeline.mark("network");
 
-    {
-        let _section = Section::start("b2c_clock", "Setting the clock");
-        warn!("The clock was not set (b2c.ntp_peer=none)");
+    set_clock(&state.config, &net.ntp_servers()).await;
+
+    if let Some(url) = state.config.extra_args_url.clone() {
+        let _section = Section::start(
+            "b2c_extra_args",
+            &format!("Downloading the extra arguments from {url}"),
+        );
+        match crate::net::http::fetch(&url, state.config.proxy.as_ref()).await {
+            Ok(body) => {
+                let (warnings, errors) = (state.config.warnings.len(), state.config.errors.len());
+                cmdline::merge_extra_args(&mut state.config, &body);
+                for w in &state.config.warnings[warnings..] {
+                    warn!("{w}");
+                }
+                for e in &state.config.errors[errors..] {
+                    error!("{e}");
+                }
+                if state.config.errors.len() > errors {
+                    error!("The extra arguments have error(s): not running the pipeline");
+                    return failed("b2c.extra_args_url");
+                }
+                info!("{}", pipeline_summary(&state.config));
+            }
+            Err(e) => {
+                error!("{e}");
+                error!("No extra arguments: not running the pipeline");
+                return failed("b2c.extra_args_url");
+            }
+        }
     }
 
+    let config = &state.config;
     set_hostname(config.hostname.as_deref().unwrap_or(DEFAULT_HOSTNAME));
-
-    storage.configure_podman(config);
+    if let Some(storage) = state.storage.as_mut() {
+        storage.configure_podman(config);
+    }
     pipeline::login(config).await;
     let outcome = pipeline::run(config, &mut state.timeline).await;
     state.timeline.mark("pipeline_end");
     outcome
+}
+
+/// `b2c.ntp_peer`: failures are warnings, the boot goes on.
+async fn set_clock(config: &Config, dhcp_ntp: &[std::net::Ipv4Addr]) {
+    let _section = Section::start("b2c_clock", "Setting the clock");
+    match crate::net::ntp::sync(&config.ntp_peer, dhcp_ntp).await {
+        Ok(Some(_)) => {} // The report is logged by the NTP client.
+        Ok(None) => warn!("The clock was not set (b2c.ntp_peer=none)"),
+        Err(e) => warn!("{e}"),
+    }
 }
 
 fn early_setup() -> anyhow::Result<()> {
@@ -157,17 +199,22 @@ fn read_config() -> Config {
     for e in &config.errors {
         error!("{e}");
     }
-    info!(
+    info!("{}", pipeline_summary(&config));
+    config
+}
+
+/// `Pipeline: 1 service(s), 2 container(s), 0 post container(s)`.
+fn pipeline_summary(config: &Config) -> String {
+    format!(
         "Pipeline: {} service(s), {} container(s), {} post container(s){}",
         config.run_service.len(),
         config.run.len(),
         config.run_post.len(),
         if config.pipefail { ", pipefail" } else { "" }
-    );
-    config
+    )
 }
 
-fn print_runtime_info(_config: &Config) {
+fn print_runtime_info() {
     let _section = Section::start("b2c_info", "Runtime information");
     let info = system::runtime_info();
     info!(
@@ -269,12 +316,10 @@ fn find_module_file(dir: &Path, file: &str) -> Option<std::path::PathBuf> {
     None
 }
 
-async fn network_up() -> anyhow::Result<()> {
+async fn network_up(config: &Config) -> Result<crate::net::NetSetup, crate::net::NetError> {
     let _section = Section::start("b2c_network", "Setting up the network");
-    let options = crate::net::NetOptions::default();
-    // The network module logs each lease as it is applied.
-    let _summary = crate::net::bring_up(&options).await?;
-    Ok(())
+    // Each lease and static interface is logged as it is applied.
+    crate::net::setup(config).await
 }
 
 fn set_hostname(name: &str) {

@@ -205,6 +205,7 @@ impl Lab {
             resolv_conf: self.resolv_conf(),
             interfaces: interfaces.iter().map(|s| s.to_string()).collect(),
             extra_nameservers: Vec::new(),
+            default_route: true,
         }
     }
 
@@ -566,4 +567,84 @@ fn lease_with_strict_reverse_path_filter() {
     let lease = lab.in_client(move || async move { bring_up(&opts).await.map(|s| s.primary) });
     let lease = lease.unwrap_or_else(|e| panic!("{e}; dnsmasq log:\n{}", lab.log()));
     assert!(in_range(lease.address, 20, 100, 150), "{lease:?}");
+}
+
+/// `b2c.iface` lines through `net::setup_with`: DHCP on eth0, a static
+/// address, a route and nameservers on eth1, and a missing interface.
+#[test]
+fn iface_lines_static_and_dhcp() {
+    use boot2container::net::{setup_with, SetupOptions};
+    let mut lab = Lab::new("s", &[31, 32]);
+    lab.start_dnsmasq(100, 150);
+    let resolv = lab.resolv_conf();
+    let opts = SetupOptions {
+        timeout: Duration::from_secs(10),
+        resolv_conf: resolv.clone(),
+        pnp: lab.dir.join("pnp"),
+    };
+    let config = boot2container::cmdline::parse(
+        b"b2c.iface=eth0,dhcp b2c.iface=eth1,address=10.213.32.15/24,route=10.214.0.0/24:10.213.32.1,nameserver=10.213.32.3,nameserver=10.213.32.4",
+    );
+    assert!(config.errors.is_empty(), "{:?}", config.errors);
+    let o = opts.clone();
+    let (setup, ntp) = lab.in_client(move || async move {
+        let s = setup_with(&config, &o).await.unwrap();
+        let ntp = s.ntp_servers();
+        (s.describe(), ntp)
+    });
+    assert_eq!(setup[0], "Network configured from b2c.iface");
+    assert!(setup.contains(
+        &"eth1: static 10.213.32.15/24, route 10.214.0.0/24 via 10.213.32.1".to_string()
+    ));
+    assert!(
+        setup.iter().any(|l| l.starts_with("eth0: DHCP 10.213.31.")
+            && l.ends_with(", default route via 10.213.31.1")),
+        "{setup:?}"
+    );
+    assert_eq!(ntp, vec![Ipv4Addr::new(10, 213, 31, 123)]);
+    let addrs = lab.client_ip(&["-4", "addr", "show", "eth1"]);
+    assert!(addrs.contains("10.213.32.15/24"), "{addrs}");
+    let routes = lab.client_ip(&["-4", "route"]);
+    assert!(
+        routes.contains("10.214.0.0/24 via 10.213.32.1 dev eth1"),
+        "{routes}"
+    );
+    assert!(
+        routes.contains("default via 10.213.31.1 dev eth0"),
+        "{routes}"
+    );
+    let text = std::fs::read_to_string(&resolv).unwrap();
+    let ns: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("nameserver "))
+        .collect();
+    assert_eq!(ns, ["10.213.32.3", "10.213.32.4", "10.213.31.53"], "{text}");
+
+    // A static gateway wins over the DHCP router; lo is up.
+    let config = boot2container::cmdline::parse(
+        b"b2c.iface=eth0,dhcp b2c.iface=eth1,address=10.213.32.16/24,gateway=10.213.32.1",
+    );
+    let o = opts.clone();
+    lab.in_client(move || async move { setup_with(&config, &o).await.unwrap().describe() });
+    let routes = lab.client_ip(&["-4", "route"]);
+    assert!(
+        routes.contains("default via 10.213.32.1 dev eth1"),
+        "{routes}"
+    );
+    assert!(lab.client_ip(&["link", "show", "lo"]).contains("UP"));
+
+    // A named interface that never appears: bounded, names it and the others.
+    let config = boot2container::cmdline::parse(b"b2c.iface=eth7,address=10.9.9.9/24");
+    let o = SetupOptions {
+        timeout: Duration::from_secs(1),
+        ..opts
+    };
+    let start = Instant::now();
+    let err = lab.in_client(move || async move { setup_with(&config, &o).await.err().unwrap() });
+    assert!(start.elapsed() < Duration::from_secs(3));
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("interface eth7 not found within 1s; interfaces present: lo, eth0, eth1"),
+        "{msg}"
+    );
 }

@@ -20,8 +20,13 @@
 //! without an address before they reach the UDP socket.
 
 pub mod dhcp;
+pub mod http;
 pub mod link;
+pub mod ntp;
 pub mod packet;
+mod setup;
+
+pub use setup::{setup, setup_with, NetSetup, NetSource, SetupOptions, StaticIface};
 
 use std::fmt;
 use std::io::Write;
@@ -51,6 +56,9 @@ pub struct NetOptions {
     pub interfaces: Vec<String>,
     /// Nameservers written before the DHCP-provided ones (`b2c.iface=...,nameserver=`).
     pub extra_nameservers: Vec<IpAddr>,
+    /// Whether the primary lease's router becomes the default route (false
+    /// when a static `gateway=` provides it).
+    pub default_route: bool,
 }
 
 impl Default for NetOptions {
@@ -60,6 +68,7 @@ impl Default for NetOptions {
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
             interfaces: Vec::new(),
             extra_nameservers: Vec::new(),
+            default_route: true,
         }
     }
 }
@@ -120,6 +129,40 @@ pub enum NetError {
     /// A netlink operation failed.
     #[error(transparent)]
     Link(#[from] LinkError),
+    /// A `b2c.iface` setting this implementation cannot apply.
+    #[error("{option}: {what}")]
+    Unsupported {
+        /// The option, e.g. `b2c.iface=eth1`.
+        option: String,
+        /// What is not supported.
+        what: String,
+    },
+    /// `forward` was asked and `/proc/sys/net/ipv4/ip_forward` could not be written.
+    #[error("{option}: cannot enable IPv4 forwarding: {source}")]
+    Forwarding {
+        /// The option that asked for it.
+        option: String,
+        /// The write error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `/etc/resolv.conf` could not be written.
+    #[error("cannot write {}: {source}", .path.display())]
+    ResolvConf {
+        /// The file.
+        path: PathBuf,
+        /// The write error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `ip=` was given but the kernel configured no IPv4 address.
+    #[error("ip={ip}: the kernel configured no IPv4 address on any interface; interfaces present: {}", join(.present))]
+    KernelIp {
+        /// The value of `ip=`.
+        ip: String,
+        /// Every interface that exists.
+        present: Vec<String>,
+    },
 }
 
 /// The state of one interface's DHCP client.
@@ -373,6 +416,8 @@ struct Shared {
     nl: Netlink,
     resolv_conf: PathBuf,
     extra_nameservers: Vec<IpAddr>,
+    /// Whether the primary lease sets the default route.
+    default_route: bool,
     /// The interface that owns the default route and DNS.
     primary: Mutex<Option<String>>,
     /// How long a named interface may take to appear.
@@ -423,6 +468,7 @@ pub async fn bring_up(opts: &NetOptions) -> Result<NetSummary, NetError> {
         nl: nl.clone(),
         resolv_conf: opts.resolv_conf.clone(),
         extra_nameservers: opts.extra_nameservers.clone(),
+        default_route: opts.default_route,
         primary: Mutex::new(None),
         appear_timeout: opts.timeout,
     });
@@ -812,7 +858,7 @@ impl InterfaceTask {
         };
         let router = lease.routers.first().copied();
         if primary {
-            if let Some(gw) = router {
+            if let (Some(gw), true) = (router, self.shared.default_route) {
                 nl.replace_default_route(link, gw).await?;
             }
             let mut nameservers = self.shared.extra_nameservers.clone();
