@@ -285,6 +285,18 @@ impl Vm {
         }
     }
 
+    /// Asserts that no console line so far is exactly `text` (ignoring
+    /// surrounding spaces): for a container's output, which the kernel's own
+    /// `Command line:` would otherwise match.
+    pub fn assert_no_line(&self, text: &str) {
+        if self.lines().iter().any(|l| l.text.trim() == text) {
+            panic!(
+                "{}",
+                self.dump(&format!("the line {text:?} appeared on the console"))
+            );
+        }
+    }
+
     /// Asserts that no console line so far contains `needle`.
     pub fn assert_absent(&self, needle: &str) {
         if self.lines().iter().any(|l| l.text.contains(needle)) {
