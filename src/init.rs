@@ -102,6 +102,7 @@ async fn boot(state: &mut State) -> Outcome {
         return failed("Kernel command line");
     }
 
+    warn_unimplemented(&state.config);
     load_modules(&state.config);
     state.timeline.mark("modules");
 
@@ -161,6 +162,26 @@ async fn boot(state: &mut State) -> Outcome {
     let outcome = pipeline::run(config, &mut state.timeline).await;
     state.timeline.mark("pipeline_end");
     outcome
+}
+
+/// Options the parser validates but this init does not act on yet: say so
+/// rather than ignore them silently.
+fn warn_unimplemented(config: &Config) {
+    if let Some(keymap) = &config.keymap {
+        warn!("b2c.keymap={keymap}: console keymaps are not supported yet: ignored");
+    }
+    for minio in &config.minio {
+        warn!(
+            "b2c.minio={}: S3 endpoints are not supported yet: ignored",
+            minio.alias
+        );
+    }
+    for volume in &config.volumes {
+        warn!(
+            "b2c.volume={}: volume set-up is not supported yet: ignored (podman creates a named volume on first use)",
+            volume.name
+        );
+    }
 }
 
 /// `b2c.ntp_peer`: failures are warnings, the boot goes on.
