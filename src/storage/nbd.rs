@@ -84,7 +84,7 @@ pub struct Export {
     pub size: u64,
     /// Transmission flags (read-only, flush, ...), passed to the kernel.
     pub flags: u16,
-    /// Preferred block size, when the server said.
+    /// Minimum block size, when the server said (NBD_INFO_BLOCK_SIZE).
     pub block_size: Option<u32>,
 }
 
@@ -200,8 +200,12 @@ pub fn handshake<S: Read + Write>(s: &mut S, name: &str) -> Result<Export, Hands
                 if payload.len() >= 14
                     && u16::from_be_bytes([payload[0], payload[1]]) == INFO_BLOCK_SIZE =>
             {
+                // min (2..6), preferred (6..10), max (10..14): the
+                // kernel's logical block size is the minimum, so that
+                // the disk has the usual 512-byte sectors that partition
+                // tools elsewhere expect (nbd-server prefers 4096).
                 block_size = Some(u32::from_be_bytes(
-                    payload[6..10].try_into().unwrap_or([0; 4]),
+                    payload[2..6].try_into().unwrap_or([0; 4]),
                 ));
             }
             REP_INFO => {}
@@ -376,8 +380,8 @@ pub fn attach(nbd: &Nbd) -> Result<Attached, NbdError> {
     let block = u64::from(
         export
             .block_size
-            .filter(|b| b.is_power_of_two() && (512..=4096).contains(b))
-            .unwrap_or(4096),
+            .filter(|b| b.is_power_of_two())
+            .map_or(512, |b| b.clamp(512, 4096)),
     );
     // SAFETY (all ioctls below): `fd` is the open NBD device; the arguments
     // are integers or socket descriptors we own and keep open.
