@@ -222,7 +222,11 @@ fn a_corrupted_cache_is_reported_and_left_alone() {
     );
     vm.wait_for("Found the B2C_CACHE partition /dev/vda1");
     let error = vm.wait_for("ERROR: the B2C_CACHE partition /dev/vda1 holds");
-    assert!(error.text.contains("continuing without a cache"), "{}", error.text);
+    assert!(
+        error.text.contains("continuing without a cache"),
+        "{}",
+        error.text
+    );
     vm.wait_for("ran-in-ram");
     vm.expect_clean_poweroff();
     assert!(
