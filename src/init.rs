@@ -159,7 +159,8 @@ async fn boot(state: &mut State) -> Outcome {
         storage.configure_podman(config);
     }
     pipeline::login(config).await;
-    let outcome = pipeline::run(config, &mut state.timeline).await;
+    let persistent = state.storage.as_ref().is_some_and(|s| s.cache.is_some());
+    let outcome = pipeline::run(config, &mut state.timeline, persistent).await;
     state.timeline.mark("pipeline_end");
     outcome
 }

@@ -110,12 +110,20 @@ struct Runner<'a> {
     prev_container: String,
     prev_exit: Option<i32>,
     mode: ShutdownMode,
+    /// Podman's store outlives this boot (a cache device).
+    persistent: bool,
 }
 
 /// Runs the whole pipeline. Runs nothing (status 0) when there is no
-/// `b2c.run` nor `b2c.run_post`.
-pub async fn run(config: &Config, timeline: &mut crate::timeline::Timeline) -> Outcome {
+/// `b2c.run` nor `b2c.run_post`. `persistent`: podman's store is on a cache
+/// device, so clean-up must leave it tidy for the next boot.
+pub async fn run(
+    config: &Config,
+    timeline: &mut crate::timeline::Timeline,
+    persistent: bool,
+) -> Outcome {
     let mut runner = Runner {
+        persistent,
         config,
         status: 0,
         failed_by: String::new(),
@@ -307,14 +315,15 @@ impl Runner<'_> {
     }
 
     async fn cleanup(&mut self) {
-        if self.config.run_service.is_empty() {
-            // Containers of the pipeline have all ended and the storage lives
-            // in RAM: nothing to stop, nothing worth a podman process.
+        if self.config.run_service.is_empty() && !self.persistent {
+            // Every pipeline container has ended and the store lives in
+            // RAM: nothing to stop, nothing worth a podman process.
             return;
         }
         let _section = Section::start("b2c_cleanup", "Stopping and removing the containers");
+        let rm = ["rm", "--all", "--force", "--time", "10"];
         match process::output(
-            podman_command(self.config).args(["rm", "--all", "--force", "--time", "10"]),
+            podman_command(self.config).args(rm),
             Duration::from_secs(120),
         )
         .await
@@ -325,6 +334,23 @@ impl Runner<'_> {
             ),
             Ok((exit, _, err)) => warn!("podman rm --all failed ({exit}): {}", err.trim()),
             Err(e) => warn!("podman rm --all failed: {e}"),
+        }
+        if self.persistent {
+            // Dangling images only: the tagged ones are the cache's point.
+            let prune = ["image", "prune", "--force"];
+            match process::output(
+                podman_command(self.config).args(prune),
+                Duration::from_secs(300),
+            )
+            .await
+            {
+                Ok((exit, out, _)) if exit.success() => info!(
+                    "Pruned {} dangling image(s)",
+                    out.lines().filter(|l| !l.trim().is_empty()).count()
+                ),
+                Ok((exit, _, err)) => warn!("podman image prune failed ({exit}): {}", err.trim()),
+                Err(e) => warn!("podman image prune failed: {e}"),
+            }
         }
     }
 }
@@ -560,6 +586,7 @@ mod tests {
             prev_container: String::new(),
             prev_exit: None,
             mode: ShutdownMode::Poweroff,
+            persistent: false,
         };
         let env = runner.environment();
         let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
