@@ -155,6 +155,13 @@ async fn boot(state: &mut State) -> Outcome {
 
     let config = &state.config;
     set_hostname(config.hostname.as_deref().unwrap_or(DEFAULT_HOSTNAME));
+    if let Some(name) = &config.keymap {
+        // An unknown or broken keymap is reported, not fatal.
+        match crate::keymap::load(name).await {
+            Ok(path) => info!("Keymap {name} loaded ({})", path.display()),
+            Err(e) => error!("{e}"),
+        }
+    }
     if let Some(storage) = state.storage.as_mut() {
         storage.configure_podman(config);
     }
@@ -168,9 +175,6 @@ async fn boot(state: &mut State) -> Outcome {
 /// Options the parser validates but this init does not act on yet: say so
 /// rather than ignore them silently.
 fn warn_unimplemented(config: &Config) {
-    if let Some(keymap) = &config.keymap {
-        warn!("b2c.keymap={keymap}: console keymaps are not supported yet: ignored");
-    }
     for minio in &config.minio {
         warn!(
             "b2c.minio={}: S3 endpoints are not supported yet: ignored",

@@ -8,6 +8,7 @@ pub mod check;
 pub mod cmdline;
 pub mod console;
 pub mod init;
+pub mod keymap;
 pub mod kmod;
 pub mod net;
 pub mod pipeline;

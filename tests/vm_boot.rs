@@ -45,11 +45,12 @@ fn failing_container_sets_the_status_and_the_next_one_still_runs() {
     require_registry();
     let image = demo_image();
     let cmdline = format!(
-        "{} {}",
+        "b2c.keymap=fr b2c.hostname=plop {} {} {}",
         run_option(&format!("{image} sh -c 'exit 3'")),
         run_option(&format!(
             "{image} sh -c 'echo prev=$B2C_PIPELINE_PREV_CONTAINER_EXIT_CODE status=$B2C_PIPELINE_STATUS'"
         )),
+        run_option(&format!("{image} sh -c 'echo host=$(hostname)'")),
     );
     let mut vm = Vm::boot(
         "exit-3",
@@ -58,9 +59,16 @@ fn failing_container_sets_the_status_and_the_next_one_still_runs() {
             ..Default::default()
         },
     );
+    let keymap = vm.wait_for("Keymap fr loaded");
+    assert!(
+        keymap.text.contains("/usr/share/keymaps/"),
+        "{}",
+        keymap.text
+    );
     vm.wait_for("The container exited with error code 3, continuing...");
-    vm.wait_for("Running the container #2/2");
+    vm.wait_for("Running the container #2/3");
     vm.wait_for("prev=3 status=3");
+    vm.wait_for("host=plop");
     vm.wait_for("Execution is over, pipeline status: 3");
     vm.expect_clean_poweroff();
 }

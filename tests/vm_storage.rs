@@ -1,10 +1,16 @@
-//! Storage on real boots (SPEC section 4): the cache on a blank disk and its
-//! reuse (no layer pulled twice), swap on the cache, `auto` refusing a disk
-//! that holds a filesystem, a corrupted cache left alone, and an NBD export
-//! from `nbd-server` on the host loopback used as the cache.
+//! Storage on real boots (SPEC section 4): the cache on a blank disk, its
+//! reuse (no layer pulled twice) and its `reset`, swap on the cache, `auto`
+//! refusing a disk that holds a filesystem, a named disk claimed although it
+//! holds data, a named partition with another label used as is, a corrupted
+//! cache left alone, an NBD export from `nbd-server` and an NFSv4 export from
+//! nfs-ganesha (`scripts/nfs-server`), both on the host loopback, used as the
+//! cache.
 //!
-//! Needs the registry (`scripts/registry start && scripts/demo-image`), and
-//! e2fsprogs (debugfs), gdisk and nbd-server on the host.
+//! Needs the registry (`scripts/registry start && scripts/demo-image`; the
+//! access log is read from `$B2C_OUT/registry/registry.log`, default
+//! `out/`), and e2fsprogs (debugfs), gdisk, nbd-server, nfs-ganesha and
+//! nfs-ganesha-vfs on the host. Boot one VM at a time on a small machine
+//! (`--test-threads=1`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -47,8 +53,16 @@ fn host(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The registry's access log, where `scripts/registry` writes it.
+fn registry_log() -> PathBuf {
+    std::env::var_os("B2C_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("out"))
+        .join("registry/registry.log")
+}
+
 fn blob_gets() -> usize {
-    std::fs::read_to_string(repo().join("out/registry/registry.log"))
+    std::fs::read_to_string(registry_log())
         .unwrap_or_default()
         .lines()
         .filter(|l| l.contains("GET /v2/") && l.contains("/blobs/"))
@@ -97,11 +111,17 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
     let listing = host("sgdisk", &["-p", disk.to_str().unwrap()]);
     assert!(listing.contains("B2C_CACHE"), "{listing}");
 
-    // Second boot: nothing pulled, the swap file is gone.
+    // One VM at a time (the harness allows two per test binary).
+    drop(vm);
+
+    // Second boot: nothing pulled, the swap file is gone; a file is left on
+    // the cache for the third boot.
     let before = blob_gets();
     let cmdline = container(
         "b2c.run",
-        &format!("-v /storage:/cache {image} ls -a /cache"),
+        &format!(
+            "-v /storage:/cache {image} sh -c 'echo kept > /cache/left-by-boot-2; ls -a /cache'"
+        ),
     );
     let cmdline = format!("b2c.cache_device=auto {cmdline}");
     let mut vm = Vm::boot(
@@ -126,11 +146,66 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
         0,
         "the second boot pulled blobs again"
     );
+    let offset = partition_offset(&disk);
+    assert_eq!(
+        host("debugfs", &["-R", "cat /left-by-boot-2", &offset]),
+        "kept\n",
+        "the file written by the second boot is not on the cache"
+    );
     eprintln!(
         "cache: first boot pulled {pulled} blob(s), container in {:.1} s; second boot none, {:.1} s",
         first.as_secs_f64(),
         second.as_secs_f64()
     );
+
+    drop(vm);
+
+    // Third boot: `reset` reformats the cache; the file is gone and the
+    // image is pulled again.
+    let before = blob_gets();
+    let cmdline = format!(
+        "b2c.cache_device=reset {}",
+        container(
+            "b2c.run",
+            &format!(
+                "-v /storage:/cache {image} sh -c 'ls -a /cache; w=the-cache; echo listed-$w'"
+            ),
+        )
+    );
+    let mut vm = Vm::boot(
+        "cache-reset",
+        VmConfig {
+            cmdline,
+            launcher_args: disk_arg(&disk),
+            ..Default::default()
+        },
+    );
+    vm.wait_for("Found the B2C_CACHE partition /dev/vda1");
+    vm.wait_for("b2c.cache_device=reset: reformatting /dev/vda1");
+    vm.wait_for("Formatting /dev/vda1 (ext4, label B2C_CACHE)");
+    vm.wait_for("Cache: /dev/vda1 (ext4) mounted at /storage");
+    vm.wait_for("listed-the-cache");
+    vm.expect_clean_poweroff();
+    vm.assert_absent("left-by-boot-2");
+    assert!(
+        blob_gets() > before,
+        "the reset cache did not pull the image again"
+    );
+    let listing = host("debugfs", &["-R", "ls /", &offset]);
+    assert!(listing.contains("containers"), "{listing}");
+    assert!(!listing.contains("left-by-boot-2"), "{listing}");
+}
+
+/// `FILE?offset=N` (debugfs syntax) for the first partition of a disk image.
+fn partition_offset(disk: &Path) -> String {
+    let info = host("sgdisk", &["-i", "1", disk.to_str().unwrap()]);
+    let first: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("First sector: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no first sector in sgdisk -i 1 output:\n{info}"));
+    format!("{}?offset={}", disk.display(), first * 512)
 }
 
 #[test]
@@ -152,7 +227,10 @@ fn auto_never_touches_a_disk_with_a_filesystem() {
     );
     let cmdline = format!(
         "b2c.cache_device=auto {}",
-        container("b2c.run", &format!("{} echo ran-in-ram", demo_image()))
+        container(
+            "b2c.run",
+            &format!("{} sh -c 'w=in-ram; echo ran-$w'", demo_image())
+        )
     );
     let mut vm = Vm::boot(
         "auto-refuses",
@@ -210,7 +288,10 @@ fn a_corrupted_cache_is_reported_and_left_alone() {
     let before = std::fs::read(&disk).unwrap();
     let cmdline = format!(
         "b2c.cache_device=auto {}",
-        container("b2c.run", &format!("{} echo ran-in-ram", demo_image()))
+        container(
+            "b2c.run",
+            &format!("{} sh -c 'w=in-ram; echo ran-$w'", demo_image())
+        )
     );
     let mut vm = Vm::boot(
         "corrupt-cache",
@@ -295,7 +376,7 @@ fn an_nbd_export_is_the_cache() {
         container(
             "b2c.run",
             &format!(
-                "{} sh -c 'echo on-nbd > /var/tmp/x && cat /var/tmp/x'",
+                "{} sh -c 'echo on-$0 > /var/tmp/x && cat /var/tmp/x' nbd",
                 demo_image()
             )
         )
@@ -313,4 +394,241 @@ fn an_nbd_export_is_the_cache() {
     vm.expect_clean_poweroff();
     let listing = host("sgdisk", &["-p", image.to_str().unwrap()]);
     assert!(listing.contains("B2C_CACHE"), "{listing}");
+}
+
+/// QEMU arguments for a second raw virtio disk at PCI slot 6 (`/dev/vdb`
+/// when `--cache-disk` is also given, at slot 4).
+fn second_disk(p: &Path) -> Vec<String> {
+    vec![
+        "-drive".into(),
+        format!(
+            "file={},format=raw,if=none,id=data1,cache=unsafe",
+            p.display()
+        ),
+        "-device".into(),
+        "virtio-blk-pci,drive=data1,addr=0x6".into(),
+    ]
+}
+
+/// An ext4 filesystem labelled `label` holding `/precious`, at `target`
+/// (`FILE` or `FILE?offset=N`), of `blocks` 4 KiB blocks.
+fn ext4_with_precious_file(target: &str, label: &str, blocks: u64) {
+    let (file, offset) = match target.split_once("?offset=") {
+        Some((f, o)) => (f, Some(o)),
+        None => (target, None),
+    };
+    let ext = offset.map(|o| format!("offset={o}"));
+    let mut args = vec!["-q", "-F", "-b", "4096", "-L", label];
+    if let Some(e) = &ext {
+        args.extend(["-E", e.as_str()]);
+    }
+    let blocks = blocks.to_string();
+    args.extend([file, blocks.as_str()]);
+    host("mkfs.ext4", &args);
+    let src = work_dir().join("precious.txt");
+    std::fs::write(&src, "precious data\n").unwrap();
+    host(
+        "debugfs",
+        &[
+            "-w",
+            "-R",
+            &format!("write {} /precious", src.display()),
+            target,
+        ],
+    );
+    assert_eq!(
+        host("debugfs", &["-R", "cat /precious", target]),
+        "precious data\n"
+    );
+}
+
+#[test]
+fn a_named_disk_is_claimed_even_if_it_holds_data() {
+    require_registry();
+    // vda: blank, what `auto` would take; vdb: an ext4 filesystem with data.
+    let blank = blank_disk("named-blank.img", 64 << 20);
+    let data = blank_disk("named-data.img", 1 << 30);
+    let d = data.to_str().unwrap();
+    ext4_with_precious_file(d, "data", 65536);
+    let cmdline = format!(
+        "b2c.cache_device=/dev/vdb {}",
+        container(
+            "b2c.run",
+            &format!(
+                "-v /var/tmp:/t {} sh -c 'w=vdb; echo on-$w > /t/where; cat /t/where'",
+                demo_image()
+            )
+        )
+    );
+    let mut vm = Vm::boot(
+        "named-disk",
+        VmConfig {
+            cmdline,
+            launcher_args: disk_arg(&blank),
+            qemu_args: second_disk(&data),
+            ..Default::default()
+        },
+    );
+    vm.wait_for(
+        "/dev/vdb holds an ext4 filesystem labelled \"data\": repartitioning it for the cache (named explicitly)",
+    );
+    vm.wait_for("Formatting /dev/vdb1 (ext4, label B2C_CACHE)");
+    vm.wait_for("Cache: /dev/vdb1 (ext4) mounted at /storage");
+    vm.wait_for("on-vdb");
+    vm.expect_clean_poweroff();
+    let listing = host("sgdisk", &["-p", d]);
+    assert!(listing.contains("B2C_CACHE"), "{listing}");
+    let offset = partition_offset(&data);
+    assert_eq!(
+        host("debugfs", &["-R", "cat /tmp/where", &offset]),
+        "on-vdb\n"
+    );
+    // The disk that `auto` would have taken is untouched.
+    let untouched = std::fs::read(&blank).unwrap();
+    assert!(
+        untouched.iter().all(|&b| b == 0),
+        "the blank disk /dev/vda was written"
+    );
+}
+
+#[test]
+fn a_named_partition_with_another_label_is_used_as_is() {
+    require_registry();
+    let disk = blank_disk("named-part.img", 512 << 20);
+    let d = disk.to_str().unwrap();
+    host(
+        "sgdisk",
+        &["-n", "1:2048:0", "-t", "1:8300", "-c", "1:scratch", d],
+    );
+    let offset = partition_offset(&disk);
+    ext4_with_precious_file(&offset, "scratch", 100_000);
+    let cmdline = format!(
+        "b2c.cache_device=/dev/vda1 {}",
+        container(
+            "b2c.run",
+            &format!(
+                "-v /storage:/cache {} sh -c 'w=kept; cat /cache/precious && echo precious-$w'",
+                demo_image()
+            )
+        )
+    );
+    let mut vm = Vm::boot(
+        "named-partition",
+        VmConfig {
+            cmdline,
+            launcher_args: disk_arg(&disk),
+            ..Default::default()
+        },
+    );
+    vm.wait_for("/dev/vda1 holds an ext4 filesystem labelled \"scratch\": using it as is");
+    vm.wait_for("Cache: /dev/vda1 (ext4) mounted at /storage");
+    vm.wait_for("precious data");
+    vm.wait_for("precious-kept");
+    vm.expect_clean_poweroff();
+    vm.assert_absent("Formatting");
+    assert_eq!(
+        host("debugfs", &["-R", "cat /precious", &offset]),
+        "precious data\n"
+    );
+    let listing = host("debugfs", &["-R", "ls /", &offset]);
+    assert!(
+        listing.contains("containers"),
+        "the store is not on the partition: {listing}"
+    );
+    let label = host("e2label", &[&offset]);
+    assert_eq!(label.trim(), "scratch");
+}
+
+/// nfs-ganesha started by `scripts/nfs-server`, stopped on drop.
+struct NfsServer {
+    dir: PathBuf,
+}
+
+impl NfsServer {
+    fn start(dir: PathBuf, port: u16) -> NfsServer {
+        let _ = std::fs::remove_dir_all(&dir);
+        let script = repo().join("scripts/nfs-server");
+        let out = Command::new(&script)
+            .arg("start")
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--port")
+            .arg(port.to_string())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        // Stop it even when start failed half-way.
+        let server = NfsServer { dir };
+        assert!(
+            out.status.success(),
+            "scripts/nfs-server start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
+    }
+
+    fn export(&self) -> PathBuf {
+        self.dir.join("export")
+    }
+}
+
+impl Drop for NfsServer {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/nfs-server"))
+            .arg("stop")
+            .arg("--dir")
+            .arg(&self.dir)
+            .status();
+        if std::thread::panicking() {
+            if let Ok(log) = std::fs::read_to_string(self.dir.join("ganesha.log")) {
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                eprintln!("nfs-ganesha log (end):");
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn an_nfs_export_is_the_cache() {
+    require_registry();
+    let port = 20049 + (std::process::id() % 1000) as u16;
+    let server = NfsServer::start(work_dir().join("nfs-server"), port);
+    let cmdline = format!(
+        "b2c.filesystem=nfs-cache,type=nfs,src=10.0.2.2:/export,opts=port={port} \
+         b2c.cache_device=nfs-cache {}",
+        container(
+            "b2c.run",
+            &format!(
+                "-v /var/tmp:/t {} sh -c 'w=nfs; echo written-over-$w > /t/marker; cat /t/marker'",
+                demo_image()
+            )
+        )
+    );
+    let mut vm = Vm::boot(
+        "nfs-cache",
+        VmConfig {
+            cmdline,
+            ..Default::default()
+        },
+    );
+    vm.wait_for("The cache device needs the network: set up after it");
+    vm.wait_for("The cache is on NFS: podman uses the vfs storage driver");
+    vm.wait_for("Cache: b2c.filesystem=nfs-cache (nfs4) mounted at /storage");
+    vm.wait_for("written-over-nfs");
+    vm.wait_for("The container run successfully");
+    vm.expect_clean_poweroff();
+    let export = server.export();
+    assert_eq!(
+        std::fs::read_to_string(export.join("tmp/marker")).unwrap_or_default(),
+        "written-over-nfs\n",
+        "the file written in the guest is not on the export {}",
+        export.display()
+    );
+    assert!(
+        export.join("containers/storage/vfs").is_dir(),
+        "podman's vfs store is not on the export {}",
+        export.display()
+    );
 }
