@@ -181,12 +181,6 @@ fn warn_unimplemented(config: &Config) {
             minio.alias
         );
     }
-    for volume in &config.volumes {
-        warn!(
-            "b2c.volume={}: volume set-up is not supported yet: ignored (podman creates a named volume on first use)",
-            volume.name
-        );
-    }
 }
 
 /// `b2c.ntp_peer`: failures are warnings, the boot goes on.

@@ -18,3 +18,4 @@ pub mod process;
 pub mod storage;
 pub mod system;
 pub mod timeline;
+pub mod volumes;

@@ -18,6 +18,7 @@ use crate::console::Section;
 use crate::podman;
 use crate::power::ShutdownMode;
 use crate::process::{self, Exit};
+use crate::volumes::Volumes;
 
 /// Tries for a container whose pull or creation failed transiently.
 pub const PULL_TRIES: u32 = 5;
@@ -135,73 +136,98 @@ pub async fn run(
         info!("No b2c.run nor b2c.run_post container given: nothing to run");
         return runner.outcome();
     }
-    runner.start_services().await;
-    let mut first = true;
-    let total = config.run.len();
-    for (i, spec) in config.run.iter().enumerate() {
-        let n = i + 1;
-        if runner.config.pipefail && runner.status != 0 {
-            info!("Skipping container #{n} (b2c.pipefail and the pipeline failed)");
-            continue;
-        }
-        let section = Section::start_expanded(
-            &format!("b2c_run_{n}"),
-            &format!("Running the container #{n}/{total}: {}", spec.source),
-        );
-        if first {
-            timeline.mark("podman_start");
-            first = false;
-        }
-        let code = runner.run_attached(spec).await;
-        section.end();
-        match verdict(code) {
-            Verdict::Success => info!("{}", result_line(0, false)),
-            Verdict::Shutdown(mode) => {
-                runner.mode = mode;
-                info!(
-                    "The container asked for a {} (exit code {code}): no more b2c.run containers",
-                    mode.as_str()
-                );
-                break;
-            }
-            Verdict::Failure(code) => {
-                if runner.status == 0 {
-                    runner.status = code;
-                    runner.failed_by = spec.source.clone();
-                }
-                info!("{}", result_line(code, runner.config.pipefail));
-            }
-        }
-    }
-    timeline.mark("run_end");
-    let post_total = config.run_post.len();
-    for (i, spec) in config.run_post.iter().enumerate() {
-        let n = i + 1;
-        let section = Section::start_expanded(
-            &format!("b2c_run_post_{n}"),
-            &format!(
-                "Running the post container #{n}/{post_total}: {}",
-                spec.source
-            ),
-        );
-        let code = runner.run_attached(spec).await;
-        section.end();
-        match verdict(code) {
-            Verdict::Success => info!("The post container run successfully"),
-            Verdict::Shutdown(mode) => {
-                runner.mode = mode;
-                info!(
-                    "The post container asked for a {} (exit code {code})",
-                    mode.as_str()
-                );
-            }
-            Verdict::Failure(code) => {
-                info!("The post container exited with error code {code} (the pipeline status is not changed)")
-            }
+    let (mut volumes, setup) = if config.volumes.is_empty() {
+        (Volumes::default(), Ok(()))
+    } else {
+        let _section = Section::start("b2c_volumes", "Setting up the volumes");
+        Volumes::setup(config, persistent, || podman_command(config)).await
+    };
+    match setup {
+        Ok(()) => runner.run_containers(timeline).await,
+        Err(e) => {
+            error!("{e}");
+            error!("The volume set-up failed: no container runs");
+            runner.status = 1;
+            runner.failed_by = "Volume setup".into();
         }
     }
     runner.cleanup().await;
+    if !config.volumes.is_empty() {
+        let _section = Section::start("b2c_volumes_end", "Tearing down the volumes");
+        volumes.teardown(|| podman_command(config)).await;
+    }
     runner.outcome()
+}
+
+impl Runner<'_> {
+    /// Services, then `b2c.run` in order, then `b2c.run_post`.
+    async fn run_containers(&mut self, timeline: &mut crate::timeline::Timeline) {
+        self.start_services().await;
+        let mut first = true;
+        let total = self.config.run.len();
+        for (i, spec) in self.config.run.iter().enumerate() {
+            let n = i + 1;
+            if self.config.pipefail && self.status != 0 {
+                info!("Skipping container #{n} (b2c.pipefail and the pipeline failed)");
+                continue;
+            }
+            let section = Section::start_expanded(
+                &format!("b2c_run_{n}"),
+                &format!("Running the container #{n}/{total}: {}", spec.source),
+            );
+            if first {
+                timeline.mark("podman_start");
+                first = false;
+            }
+            let code = self.run_attached(spec).await;
+            section.end();
+            match verdict(code) {
+                Verdict::Success => info!("{}", result_line(0, false)),
+                Verdict::Shutdown(mode) => {
+                    self.mode = mode;
+                    info!(
+                        "The container asked for a {} (exit code {code}): no more b2c.run containers",
+                        mode.as_str()
+                    );
+                    break;
+                }
+                Verdict::Failure(code) => {
+                    if self.status == 0 {
+                        self.status = code;
+                        self.failed_by = spec.source.clone();
+                    }
+                    info!("{}", result_line(code, self.config.pipefail));
+                }
+            }
+        }
+        timeline.mark("run_end");
+        let post_total = self.config.run_post.len();
+        for (i, spec) in self.config.run_post.iter().enumerate() {
+            let n = i + 1;
+            let section = Section::start_expanded(
+                &format!("b2c_run_post_{n}"),
+                &format!(
+                    "Running the post container #{n}/{post_total}: {}",
+                    spec.source
+                ),
+            );
+            let code = self.run_attached(spec).await;
+            section.end();
+            match verdict(code) {
+                Verdict::Success => info!("The post container run successfully"),
+                Verdict::Shutdown(mode) => {
+                    self.mode = mode;
+                    info!(
+                        "The post container asked for a {} (exit code {code})",
+                        mode.as_str()
+                    );
+                }
+                Verdict::Failure(code) => {
+                    info!("The post container exited with error code {code} (the pipeline status is not changed)")
+                }
+            }
+        }
+    }
 }
 
 impl Runner<'_> {

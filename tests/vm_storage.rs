@@ -632,3 +632,41 @@ fn an_nfs_export_is_the_cache() {
         export.display()
     );
 }
+
+#[test]
+fn an_nfs_export_is_a_volume() {
+    require_registry();
+    let port = 21049 + (std::process::id() % 1000) as u16;
+    let server = NfsServer::start(work_dir().join("nfs-volume"), port);
+    let cmdline = format!(
+        "b2c.filesystem=nfs-vol,type=nfs,src=10.0.2.2:/export,opts=port={port} \
+         b2c.volume=job,filesystem=nfs-vol,expiration=pipeline_end {}",
+        container(
+            "b2c.run",
+            &format!(
+                "-v job:/data {} sh -c 'w=vol; echo on-nfs-$w > /data/result; cat /data/result'",
+                demo_image()
+            )
+        )
+    );
+    let mut vm = Vm::boot(
+        "nfs-volume",
+        VmConfig {
+            cmdline,
+            ..Default::default()
+        },
+    );
+    vm.wait_for("Volume job: created, filesystem nfs-vol (10.0.2.2:/export) mounted on it");
+    vm.wait_for("on-nfs-vol");
+    vm.wait_for("The container run successfully");
+    vm.wait_for("Deleted the expired volume(s): job");
+    vm.wait_for("Execution is over, pipeline status: 0");
+    vm.expect_clean_poweroff();
+    let export = server.export();
+    assert_eq!(
+        std::fs::read_to_string(export.join("result")).unwrap_or_default(),
+        "on-nfs-vol\n",
+        "the file written in the volume is not on the export {}",
+        export.display()
+    );
+}
