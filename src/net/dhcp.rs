@@ -441,35 +441,30 @@ impl Client {
     }
 
     fn enter_renewing(&mut self, now: Instant) -> Vec<Event> {
-        let Some(lease) = self.lease.clone() else {
-            return self.start(now);
-        };
-        self.new_xid();
-        self.state = State::Renewing;
-        self.exchange_start = now;
-        self.attempts = 1;
-        self.next = Some(self.renew_retry_time(now, &lease));
-        vec![Event::Send(self.request_renew(
-            now,
-            &lease,
-            Destination::Unicast(lease.server),
-        ))]
+        self.enter_extension(now, State::Renewing)
     }
 
     fn enter_rebinding(&mut self, now: Instant) -> Vec<Event> {
+        self.enter_extension(now, State::Rebinding)
+    }
+
+    /// Starts asking to extend the lease: unicast to its server when
+    /// renewing (T1), broadcast to any server when rebinding (T2).
+    fn enter_extension(&mut self, now: Instant, state: State) -> Vec<Event> {
         let Some(lease) = self.lease.clone() else {
             return self.start(now);
         };
+        let to = if state == State::Renewing {
+            Destination::Unicast(lease.server)
+        } else {
+            Destination::Broadcast
+        };
         self.new_xid();
-        self.state = State::Rebinding;
+        self.state = state;
         self.exchange_start = now;
         self.attempts = 1;
         self.next = Some(self.renew_retry_time(now, &lease));
-        vec![Event::Send(self.request_renew(
-            now,
-            &lease,
-            Destination::Broadcast,
-        ))]
+        vec![Event::Send(self.request_renew(now, &lease, to))]
     }
 
     /// Next retransmission while renewing/rebinding: half the time left before

@@ -247,16 +247,20 @@ impl Vm {
     /// Like [`Vm::wait_for`] but returns an error instead of panicking.
     pub fn try_wait_for(&mut self, needle: &str, limit: Duration) -> Result<Line, String> {
         let deadline = Instant::now() + limit;
-        let (lock, cv) = &*self.lines;
-        let mut lines = lock.lock().unwrap();
+        let lines = Arc::clone(&self.lines);
+        let (lock, cv) = &*lines;
+        let mut guard = lock.lock().unwrap();
+        let mut ended = false;
         loop {
-            if let Some(offset) = lines[self.cursor..]
+            let found = guard[self.cursor..]
                 .iter()
-                .position(|l| l.text.contains(needle))
-            {
-                let line = lines[self.cursor + offset].clone();
+                .position(|l| l.text.contains(needle));
+            if let Some(offset) = found {
                 self.cursor += offset + 1;
-                return Ok(line);
+                return Ok(guard[self.cursor - 1].clone());
+            }
+            if ended {
+                return Err(format!("QEMU ended before {needle:?} appeared"));
             }
             let now = Instant::now();
             if now >= deadline {
@@ -266,22 +270,16 @@ impl Vm {
                 ));
             }
             if self.exit.is_some() || matches!(self.child.try_wait(), Ok(Some(_))) {
-                // Give the reader threads a moment to drain the pipes.
-                drop(lines);
+                // Give the reader threads a moment to drain the pipes, then
+                // look one last time.
+                drop(guard);
                 std::thread::sleep(Duration::from_millis(300));
-                lines = lock.lock().unwrap();
-                if let Some(offset) = lines[self.cursor..]
-                    .iter()
-                    .position(|l| l.text.contains(needle))
-                {
-                    let line = lines[self.cursor + offset].clone();
-                    self.cursor += offset + 1;
-                    return Ok(line);
-                }
-                return Err(format!("QEMU ended before {needle:?} appeared"));
+                guard = lock.lock().unwrap();
+                ended = true;
+                continue;
             }
             let step = (deadline - now).min(Duration::from_millis(500));
-            lines = cv.wait_timeout(lines, step).unwrap().0;
+            guard = cv.wait_timeout(guard, step).unwrap().0;
         }
     }
 
