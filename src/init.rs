@@ -366,10 +366,10 @@ async fn shutdown(outcome: &Outcome, state: &mut State) {
             "Stopping every process, syncing and unmounting the disks",
         );
         power::terminate_all(Duration::from_secs(10)).await;
+        // power::finish syncs (bounded) right before reboot(2).
         if let Some(storage) = state.storage.as_mut() {
             storage.shutdown();
         }
-        nix::unistd::sync();
     }
     state.timeline.mark("shutdown");
     info!("{}", state.timeline.line());

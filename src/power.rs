@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nix::sys::reboot::{reboot, RebootMode};
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::{sync, Pid};
+use nix::unistd::Pid;
 use tracing::{error, warn};
 
 /// What the machine does at the end.
@@ -101,10 +101,40 @@ pub fn user_processes(proc: &Path) -> Vec<String> {
     found
 }
 
+/// How long a sync may take before the shutdown goes on without it.
+pub const SYNC_LIMIT: Duration = Duration::from_secs(20);
+
+/// sync(2), waited for at most `limit`: a cache on an NFS server or an NBD
+/// export that went away would block it for ever. Returns false when it did
+/// not finish in time (the syncing thread is left behind; the machine is
+/// about to go down).
+pub fn sync_bounded(limit: Duration) -> bool {
+    let (done, finished) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("sync".into())
+        .spawn(move || {
+            nix::unistd::sync();
+            let _ = done.send(());
+        });
+    if spawned.is_err() {
+        // No thread to spare: sync in place rather than not at all.
+        nix::unistd::sync();
+        return true;
+    }
+    if finished.recv_timeout(limit).is_ok() {
+        return true;
+    }
+    warn!(
+        "sync did not finish within {} s: going on without it",
+        limit.as_secs()
+    );
+    false
+}
+
 /// Syncs the filesystems and powers off or reboots. Never returns: if the
 /// kernel refuses, the init stays parked with the error on the console.
 pub fn finish(mode: ShutdownMode) -> ! {
-    sync();
+    sync_bounded(SYNC_LIMIT);
     let how = match mode {
         ShutdownMode::Poweroff => RebootMode::RB_POWER_OFF,
         ShutdownMode::Reboot => RebootMode::RB_AUTOBOOT,
@@ -145,6 +175,11 @@ mod tests {
         assert_eq!(user_processes(&dir), vec!["77 (sleep (x))".to_string()]);
         std::fs::remove_dir_all(&dir).ok();
         assert!(user_processes(Path::new("/nonexistent-proc")).is_empty());
+    }
+
+    #[test]
+    fn sync_returns_in_time() {
+        assert!(sync_bounded(SYNC_LIMIT));
     }
 
     #[test]

@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use nix::mount::{umount2, MntFlags};
 use thiserror::Error;
 use tracing::{info, warn};
 
@@ -185,10 +184,7 @@ impl Volumes {
     /// Unmounts the volumes' filesystems and deletes the expiring volumes.
     pub async fn teardown(&mut self, podman: impl Fn() -> Command) {
         for target in self.mounted.drain(..).rev() {
-            if let Err(e) = umount2(&target, MntFlags::empty()) {
-                warn!("Cannot unmount {}: {e}; detaching it", target.display());
-                let _ = umount2(&target, MntFlags::MNT_DETACH);
-            }
+            crate::storage::unmount(&target, true);
         }
         if self.expiring.is_empty() {
             return;

@@ -265,7 +265,7 @@ impl Storage {
             Ok(Some(cache)) => {
                 if let Err(e) = self.use_cache() {
                     error!("{e}; continuing without a cache (everything in RAM)");
-                    self.unmount_all();
+                    self.unmount_all(true);
                     return;
                 }
                 let space = nix::sys::statvfs::statvfs(STORAGE)
@@ -289,7 +289,7 @@ impl Storage {
             Ok(None) => info!("No cache: images and volumes live in RAM"),
             Err(e) => {
                 error!("{e}; continuing without a cache (everything in RAM)");
-                self.unmount_all();
+                self.unmount_all(true);
             }
         }
     }
@@ -716,7 +716,9 @@ impl Storage {
     /// detach the NBD devices. Bounded: a busy mount is remounted read-only
     /// and detached.
     pub fn shutdown(&mut self) {
-        nix::unistd::sync();
+        // One sync, bounded: unmounting writes back what is left. If the
+        // sync hangs (a server gone), unmounting would hang too: detach.
+        let synced = crate::power::sync_bounded(crate::power::SYNC_LIMIT);
         for s in self.swaps.drain(..).rev() {
             match swap::swapoff(&s.path) {
                 Ok(()) => {
@@ -729,7 +731,7 @@ impl Storage {
                 Err(e) => warn!("{e}"),
             }
         }
-        self.unmount_all();
+        self.unmount_all(synced);
         for n in self.nbds.drain(..) {
             let device = n.device.display().to_string();
             match n.detach(Duration::from_secs(5)) {
@@ -737,22 +739,21 @@ impl Storage {
                 Err(e) => warn!("{e}"),
             }
         }
-        nix::unistd::sync();
     }
 
-    /// Unmounts our mounts, newest first, with everything mounted below them.
-    fn unmount_all(&mut self) {
+    /// Unmounts our mounts, newest first, with everything mounted below them;
+    /// only lazily (detached, nothing waited for) when `synced` is false.
+    fn unmount_all(&mut self, synced: bool) {
         let mounts = std::mem::take(&mut self.mounts);
         if mounts.is_empty() {
             return;
         }
-        nix::unistd::sync();
         for target in mounts.iter().rev() {
             let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
             for below in submounts(&table, target) {
-                unmount(&below);
+                unmount(&below, synced);
             }
-            unmount(target);
+            unmount(target, synced);
         }
         if self.cache.take().is_some() {
             info!("Cache unmounted");
@@ -795,8 +796,15 @@ fn unescape_mountinfo(s: &str) -> String {
 }
 
 /// umount(2), retried for up to 2 s while busy; then a read-only remount
-/// (so the filesystem is clean) and a lazy detach.
-fn unmount(path: &Path) {
+/// (so the filesystem is clean) and a lazy detach. Only the detach when
+/// `wait` is false.
+pub fn unmount(path: &Path, wait: bool) {
+    if !wait {
+        if let Err(e) = nix::mount::umount2(path, MntFlags::MNT_DETACH) {
+            warn!("Cannot detach {}: {e}", path.display());
+        }
+        return;
+    }
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         match nix::mount::umount2(path, MntFlags::empty()) {
