@@ -16,7 +16,7 @@ pub struct Route {
 }
 
 /// One `b2c.iface=NAME,...` line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Iface {
     /// The interface name, e.g. `eth0`.
     pub name: String,
@@ -147,12 +147,7 @@ pub(crate) fn parse_iface(key: &str, value: &str, report: &mut Report) -> Option
     let errors_before = report.errors.len();
     let mut iface = Iface {
         name: name.to_string(),
-        dhcp: false,
-        address: None,
-        gateway: None,
-        nameservers: Vec::new(),
-        routes: Vec::new(),
-        forward: false,
+        ..Iface::default()
     };
     for field in &fields[1..] {
         match field.name.as_str() {

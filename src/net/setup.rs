@@ -485,12 +485,7 @@ mod tests {
     fn iface(name: &str) -> Iface {
         Iface {
             name: name.into(),
-            dhcp: false,
-            address: None,
-            gateway: None,
-            nameservers: Vec::new(),
-            routes: Vec::new(),
-            forward: false,
+            ..Iface::default()
         }
     }
 
