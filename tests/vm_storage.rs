@@ -73,6 +73,18 @@ fn disk_arg(p: &Path) -> Vec<String> {
     vec!["--cache-disk".into(), p.display().to_string()]
 }
 
+/// Boots `cmdline` with `disk` as the virtio disk (/dev/vda).
+fn boot_with_disk(name: &str, cmdline: String, disk: &Path) -> Vm {
+    Vm::boot(
+        name,
+        VmConfig {
+            cmdline,
+            launcher_args: disk_arg(disk),
+            ..Default::default()
+        },
+    )
+}
+
 #[test]
 fn blank_disk_becomes_the_cache_and_is_reused() {
     require_registry();
@@ -89,14 +101,7 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
         ),
     ]
     .join(" ");
-    let mut vm = Vm::boot(
-        "cache-first",
-        VmConfig {
-            cmdline,
-            launcher_args: disk_arg(&disk),
-            ..Default::default()
-        },
-    );
+    let mut vm = boot_with_disk("cache-first", cmdline, &disk);
     vm.wait_for("Creating the cache on the blank disk /dev/vda");
     vm.wait_for("Formatting /dev/vda1 (ext4, label B2C_CACHE)");
     vm.wait_for("Cache: /dev/vda1 (ext4) mounted at /storage");
@@ -124,14 +129,7 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
         ),
     );
     let cmdline = format!("b2c.cache_device=auto {cmdline}");
-    let mut vm = Vm::boot(
-        "cache-second",
-        VmConfig {
-            cmdline,
-            launcher_args: disk_arg(&disk),
-            ..Default::default()
-        },
-    );
+    let mut vm = boot_with_disk("cache-second", cmdline, &disk);
     vm.wait_for("Found the B2C_CACHE partition /dev/vda1");
     vm.wait_for("Cache: /dev/vda1 (ext4) mounted at /storage");
     let start = vm.wait_for("Running the container");
@@ -172,14 +170,7 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
             ),
         )
     );
-    let mut vm = Vm::boot(
-        "cache-reset",
-        VmConfig {
-            cmdline,
-            launcher_args: disk_arg(&disk),
-            ..Default::default()
-        },
-    );
+    let mut vm = boot_with_disk("cache-reset", cmdline, &disk);
     vm.wait_for("Found the B2C_CACHE partition /dev/vda1");
     vm.wait_for("b2c.cache_device=reset: reformatting /dev/vda1");
     vm.wait_for("Formatting /dev/vda1 (ext4, label B2C_CACHE)");
@@ -232,14 +223,7 @@ fn auto_never_touches_a_disk_with_a_filesystem() {
             &format!("{} sh -c 'w=in-ram; echo ran-$w'", demo_image())
         )
     );
-    let mut vm = Vm::boot(
-        "auto-refuses",
-        VmConfig {
-            cmdline,
-            launcher_args: disk_arg(&disk),
-            ..Default::default()
-        },
-    );
+    let mut vm = boot_with_disk("auto-refuses", cmdline, &disk);
     vm.wait_for("Skipping /dev/vda: it holds an ext4 filesystem labelled \"data\"");
     vm.wait_for("no B2C_CACHE partition and no blank disk: no cache");
     vm.wait_for("ran-in-ram");
@@ -293,14 +277,7 @@ fn a_corrupted_cache_is_reported_and_left_alone() {
             &format!("{} sh -c 'w=in-ram; echo ran-$w'", demo_image())
         )
     );
-    let mut vm = Vm::boot(
-        "corrupt-cache",
-        VmConfig {
-            cmdline,
-            launcher_args: disk_arg(&disk),
-            ..Default::default()
-        },
-    );
+    let mut vm = boot_with_disk("corrupt-cache", cmdline, &disk);
     vm.wait_for("Found the B2C_CACHE partition /dev/vda1");
     let error = vm.wait_for("ERROR: the B2C_CACHE partition /dev/vda1 holds");
     assert!(
@@ -512,14 +489,7 @@ fn a_named_partition_with_another_label_is_used_as_is() {
             )
         )
     );
-    let mut vm = Vm::boot(
-        "named-partition",
-        VmConfig {
-            cmdline,
-            launcher_args: disk_arg(&disk),
-            ..Default::default()
-        },
-    );
+    let mut vm = boot_with_disk("named-partition", cmdline, &disk);
     vm.wait_for("/dev/vda1 holds an ext4 filesystem labelled \"scratch\": using it as is");
     vm.wait_for("Cache: /dev/vda1 (ext4) mounted at /storage");
     vm.wait_for("precious data");
