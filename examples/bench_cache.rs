@@ -20,7 +20,7 @@ use common::{Vm, VmConfig};
 struct Boot {
     /// QEMU start -> the container's first line (s).
     first_line: f64,
-    /// "Running the container" -> the container's first line: pull + start (s).
+    /// "Pull, create, and init the container" -> the container's first line: pull + start (s).
     pull_and_start: f64,
     /// Blob GETs answered by the registry during the boot.
     blob_gets: usize,
@@ -89,7 +89,7 @@ impl Bench {
             },
         );
         vm.wait_for("Cache: /dev/vda1 (ext4) mounted at /storage");
-        let running = vm.wait_for("Running the container #1/1");
+        let running = vm.wait_for("Pull, create, and init the container");
         let first = vm.wait_for(&self.greeting);
         vm.expect_clean_poweroff();
         let (gets_after, bytes_after) = blob_totals(&self.registry_log);
@@ -190,7 +190,7 @@ fn main() -> ExitCode {
             "QEMU start -> container's first line",
             (|b: &Boot| b.first_line) as fn(&Boot) -> f64,
         ),
-        ("'Running the container' -> first line", |b: &Boot| {
+        ("'Pull, create, and init' -> first line", |b: &Boot| {
             b.pull_and_start
         }),
         ("blob GETs per boot", |b: &Boot| b.blob_gets as f64),

@@ -1,4 +1,6 @@
-//! PID 1: the boot sequence of SPEC section 2, from early set-up to power-off.
+//! PID 1: the boot sequence (README.md, *How it boots*), from early set-up to
+//! power-off. Each step is a function of the module that owns it; this file
+//! only orders them and decides what a failure does to the boot.
 //!
 //! Every step logs in a console section; every failure is reported and leads
 //! to the shutdown path. The init never exits and never panics out: a panic in
@@ -6,24 +8,24 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tracing::{error, info, warn};
 
 use crate::cmdline::{self, Config};
-use crate::console::{self, Section};
-use crate::kmod;
+use crate::console::{self, Section, Step};
 use crate::pipeline::{self, Outcome};
+use crate::podman::Podman;
 use crate::power::{self, ShutdownMode};
 use crate::storage::Storage;
-use crate::system;
 use crate::timeline::Timeline;
+use crate::{kmod, podman_image, runtime, signals, system, watchdog};
 
-/// The default `b2c.hostname`.
-pub const DEFAULT_HOSTNAME: &str = "boot2container";
-/// How long a custom shutdown or reboot command may run before the init does
-/// the job itself.
-const SHUTDOWN_CMD_LIMIT: Duration = Duration::from_secs(60);
+pub use crate::system::DEFAULT_HOSTNAME;
+
+/// How long every process gets to end after SIGTERM at shutdown.
+const TERMINATE_GRACE: Duration = Duration::from_secs(10);
 
 /// The init's entry point. Never returns.
 pub fn main() -> ! {
@@ -37,26 +39,49 @@ pub fn main() -> ! {
     let mut timeline = Timeline::new();
     timeline.mark("init");
 
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    if std::process::id() == 1 {
+        if let Err(e) = signals::catch_ctrl_alt_del() {
+            warn!("Cannot catch Ctrl-Alt-Del (it reboots at once): {e}");
+        }
+    }
+    let runtime = match runtime::build() {
         Ok(rt) => rt,
         Err(e) => {
             error!("Cannot start the init's async runtime: {e}; powering off");
             power::finish(ShutdownMode::Poweroff)
         }
     };
+    let mut listener = {
+        let _inside = runtime.enter();
+        signals::Listener::install()
+            .inspect_err(|e| error!("Cannot handle the signals of PID 1: {e}"))
+            .ok()
+    };
     let mut state = State {
         config: Config::default(),
-        storage: None,
+        storage: Arc::default(),
+        cleanup: None,
         timeline,
     };
-    let boot = std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(boot(&mut state))));
+    // A signal stops the boot where it is (see crate::signals).
+    let boot = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            tokio::select! {
+                outcome = boot(&mut state) => outcome,
+                request = signals::next(listener.as_mut()) => {
+                    let outcome = request.outcome();
+                    error!("{}: stopping the pipeline and shutting down (pipeline status {})", request.describe(), outcome.status);
+                    outcome
+                }
+            }
+        })
+    }));
     let outcome = boot.unwrap_or_else(|_| {
         error!("Internal error: the init panicked during the boot sequence; shutting down");
         failed("the init itself")
     });
+    let limit = watchdog::limit(outcome.mode, &state.config);
+    let _watchdog = watchdog::Watchdog::arm(limit, outcome.mode, outcome.status);
     let shutdown = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(shutdown(&outcome, &mut state))
     }));
@@ -69,8 +94,12 @@ pub fn main() -> ! {
 /// What the boot sequence sets up and the shutdown path tears down.
 struct State {
     config: Config,
-    /// The cache disk, swap and network block devices, once set up.
-    storage: Option<Storage>,
+    /// The cache disk, swap and network block devices, once set up. Shared
+    /// with the storage phase running on the blocking pool: a signal that
+    /// stops the boot in the middle of one leaves it to the shutdown.
+    storage: Arc<Mutex<Option<Storage>>>,
+    /// What the pipeline leaves to clean up once the status is printed.
+    cleanup: Option<pipeline::Cleanup>,
     timeline: Timeline,
 }
 
@@ -78,7 +107,7 @@ fn failed(by: &str) -> Outcome {
     Outcome {
         status: 1,
         failed_by: by.to_string(),
-        mode: ShutdownMode::Poweroff,
+        mode: ShutdownMode::Default,
     }
 }
 
@@ -93,7 +122,16 @@ async fn boot(state: &mut State) -> Outcome {
     state.timeline.mark("early_setup");
 
     state.config = read_config();
-    print_runtime_info();
+    let info = system::print_runtime_info();
+    let partial = system::partly_unpacked(Path::new(system::ARCHIVE_MARKERS));
+    if !partial.is_empty() {
+        let reason = system::unpack_failure_from_kernel_log();
+        error!(
+            "{}",
+            system::partly_unpacked_message(&partial, reason.as_deref(), info.ram_mib)
+        );
+        return failed("Initramfs");
+    }
     if !state.config.errors.is_empty() {
         error!(
             "The kernel command line has {} error(s): not running the pipeline",
@@ -102,95 +140,63 @@ async fn boot(state: &mut State) -> Outcome {
         return failed("Kernel command line");
     }
 
-    warn_unimplemented(&state.config);
-    load_modules(&state.config);
+    if let Err(outcome) = load_modules(&state.config).await {
+        return outcome;
+    }
     state.timeline.mark("modules");
 
-    state.storage = Some(Storage::setup_local(&state.config).await);
+    *lock(&state.storage) = Some(Storage::default());
+    storage_phase(state, |s, config| *s = Storage::setup_local(config)).await;
     state.timeline.mark("storage");
 
-    let net = match network_up(&state.config).await {
-        Ok(net) => net,
-        Err(e) => {
-            error!("{e}");
-            error!("No network: not running the pipeline");
-            return failed("Network");
+    let net = {
+        let _section = Section::step(Step::Connect);
+        // Each lease and static interface is logged as it is applied.
+        match crate::net::setup(&state.config).await {
+            Ok(net) => net,
+            Err(e) => {
+                error!("{e}");
+                error!("No network: not running the pipeline");
+                return failed("Network");
+            }
         }
     };
-    if let Some(storage) = state.storage.as_mut() {
-        storage.setup_network(&state.config).await;
-    }
+    storage_phase(state, Storage::setup_network).await;
     state.timeline.mark("network");
 
     set_clock(&state.config, &net.ntp_servers()).await;
 
-    if let Some(url) = state.config.extra_args_url.clone() {
-        let _section = Section::start(
-            "b2c_extra_args",
-            &format!("Downloading the extra arguments from {url}"),
-        );
-        match crate::net::http::fetch(&url, state.config.proxy.as_ref()).await {
-            Ok(body) => {
-                let (warnings, errors) = (state.config.warnings.len(), state.config.errors.len());
-                cmdline::merge_extra_args(&mut state.config, &body);
-                for w in &state.config.warnings[warnings..] {
-                    warn!("{w}");
-                }
-                for e in &state.config.errors[errors..] {
-                    error!("{e}");
-                }
-                if state.config.errors.len() > errors {
-                    error!("The extra arguments have error(s): not running the pipeline");
-                    return failed("b2c.extra_args_url");
-                }
-                info!("{}", pipeline_summary(&state.config));
-            }
-            Err(e) => {
-                error!("{e}");
-                error!("No extra arguments: not running the pipeline");
-                return failed("b2c.extra_args_url");
-            }
-        }
+    if let Err(outcome) = extra_args(&mut state.config).await {
+        return outcome;
     }
 
     let config = &state.config;
-    set_hostname(config.hostname.as_deref().unwrap_or(DEFAULT_HOSTNAME));
-    if let Some(name) = &config.keymap {
-        // An unknown or broken keymap is reported, not fatal.
-        match crate::keymap::load(name).await {
-            Ok(path) => info!("Keymap {name} loaded ({})", path.display()),
-            Err(e) => error!("{e}"),
+    {
+        let _section = Section::step(Step::SetHostname);
+        // b2c.hostname, else ip='s host name, else the default.
+        let name = config.hostname.as_deref().or(net.hostname.as_deref());
+        system::set_hostname(name.unwrap_or(DEFAULT_HOSTNAME));
+    }
+    {
+        let _section = Section::step(Step::SetKeymap);
+        if let Some(name) = &config.keymap {
+            // An unknown or broken keymap is reported, not fatal.
+            match crate::keymap::load(name).await {
+                Ok(path) => info!("Keymap {name} loaded ({})", path.display()),
+                Err(e) => error!("{e}"),
+            }
         }
     }
-    if let Some(storage) = state.storage.as_mut() {
-        storage.configure_podman(config);
-    }
-    pipeline::login(config).await;
-    let persistent = state.storage.as_ref().is_some_and(|s| s.cache.is_some());
-    let outcome = pipeline::run(config, &mut state.timeline, persistent).await;
+    storage_phase(state, Storage::configure_podman).await;
+    let config = &state.config;
+    Podman::new(config).login(&config.logins).await;
+    let persistent = lock(&state.storage)
+        .as_ref()
+        .is_some_and(|s| s.cache.is_some());
+    let (outcome, cleanup) = pipeline::run(config, &mut state.timeline, persistent).await;
+    state.cleanup = cleanup;
     state.timeline.mark("pipeline_end");
     outcome
-}
-
-/// Options the parser validates but this init does not act on yet: say so
-/// rather than ignore them silently.
-fn warn_unimplemented(config: &Config) {
-    for minio in &config.minio {
-        warn!(
-            "b2c.minio={}: S3 endpoints are not supported yet: ignored",
-            minio.alias
-        );
-    }
-}
-
-/// `b2c.ntp_peer`: failures are warnings, the boot goes on.
-async fn set_clock(config: &Config, dhcp_ntp: &[std::net::Ipv4Addr]) {
-    let _section = Section::start("b2c_clock", "Setting the clock");
-    match crate::net::ntp::sync(&config.ntp_peer, dhcp_ntp).await {
-        Ok(Some(_)) => {} // The report is logged by the NTP client.
-        Ok(None) => warn!("The clock was not set (b2c.ntp_peer=none)"),
-        Err(e) => warn!("{e}"),
-    }
 }
 
 fn early_setup() -> anyhow::Result<()> {
@@ -199,17 +205,21 @@ fn early_setup() -> anyhow::Result<()> {
         system::move_root_off_initramfs().context("moving the root off the initramfs")?;
     }
     system::mount_early_filesystems().context("mounting the early filesystems")?;
+    if std::process::id() == 1 {
+        system::grow_root_tmpfs();
+    }
     Ok(())
 }
 
 /// Reads and parses `/proc/cmdline`, printing its warnings and errors.
 fn read_config() -> Config {
-    let _section = Section::start("b2c_cmdline", "Reading the kernel command line");
+    let _section = Section::step(Step::Setup);
     let config = match std::fs::read("/proc/cmdline") {
         Ok(bytes) => cmdline::parse(&bytes),
         Err(e) => {
             let mut c = Config::default();
-            c.errors.push(format!("cannot read /proc/cmdline: {e}"));
+            let msg = format!("cannot read /proc/cmdline: {e}");
+            c.errors.push(cmdline::Problem::new(None, msg));
             c
         }
     };
@@ -234,187 +244,127 @@ fn pipeline_summary(config: &Config) -> String {
     )
 }
 
-fn print_runtime_info() {
-    let _section = Section::start("b2c_info", "Runtime information");
-    let info = system::runtime_info();
-    info!(
-        "boot2container {} ({})",
-        env!("CARGO_PKG_VERSION"),
-        info.arch
-    );
-    info!("Linux {}", info.kernel);
-    info!("CPU: {} ({} cores)", info.cpu, info.cpus);
-    info!("RAM: {} MiB", info.ram_mib);
-    if info.block_devices.is_empty() {
-        info!("Block devices: none");
-    } else {
-        info!("Block devices: {}", info.block_devices.join(", "));
+/// The kernel modules: the coldplug, overlay (podman needs it whatever the
+/// hardware), loop and squashfs for podman's image, what the storage
+/// options need (ext4, nbd, nfsv4...), then `b2c.modules` and
+/// `b2c.insmods`; then podman's image is mounted (a failure there fails the
+/// boot: no container could run). Blocking: on the blocking pool.
+async fn load_modules(config: &Config) -> Result<(), Outcome> {
+    let _section = Section::step(Step::LoadModules);
+    let mut modules = vec!["overlay".to_string()];
+    let image = podman_image::present();
+    if image {
+        modules.extend(podman_image::MODULES.iter().map(|m| m.to_string()));
+    }
+    modules.extend(crate::storage::required_modules(config));
+    modules.extend(config.modules.iter().cloned());
+    let files = config.insmods.clone();
+    if let Err(e) = runtime::blocking(move || kmod::load_at_boot(&modules, &files)).await {
+        error!("Internal error while loading the kernel modules: {e}");
+    }
+    if !image {
+        return Ok(());
+    }
+    match runtime::blocking(podman_image::mount_image).await {
+        Ok(Ok(device)) => {
+            info!(
+                "podman: {} mounted on {} ({})",
+                podman_image::IMAGE,
+                podman_image::MOUNT_POINT,
+                device.display()
+            );
+            Ok(())
+        }
+        Ok(Err(e)) => {
+            error!("Cannot mount podman's image: {e}: no container can run");
+            Err(failed("Podman image"))
+        }
+        Err(e) => {
+            error!("Internal error while mounting podman's image: {e}");
+            Err(failed("Podman image"))
+        }
     }
 }
 
-fn load_modules(config: &Config) {
-    let _section = Section::start("b2c_modules", "Loading the kernel modules");
-    let release = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let dir = Path::new("/lib/modules").join(&release);
-    let db = match kmod::ModuleDb::load(&dir) {
-        Ok(db) => db,
+fn lock(storage: &Mutex<Option<Storage>>) -> MutexGuard<'_, Option<Storage>> {
+    // A phase that panicked leaves the storage as it was: still worth
+    // tearing down.
+    storage.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs a storage phase, which blocks, on the blocking pool (see
+/// [`crate::runtime`]).
+async fn storage_phase(state: &mut State, phase: fn(&mut Storage, &Config)) {
+    let storage = Arc::clone(&state.storage);
+    let config = state.config.clone();
+    let done = runtime::blocking(move || {
+        if let Some(s) = lock(&storage).as_mut() {
+            phase(s, &config);
+        }
+    })
+    .await;
+    if let Err(e) = done {
+        error!("Internal error in the storage set-up: {e}");
+    }
+}
+
+/// `b2c.ntp_peer`: failures are warnings, the boot goes on.
+async fn set_clock(config: &Config, dhcp_ntp: &[std::net::Ipv4Addr]) {
+    let _section = Section::step(Step::NtpSet);
+    match crate::net::ntp::sync(&config.ntp_peer, dhcp_ntp).await {
+        Ok(Some(_)) => {} // The report is logged by the NTP client.
+        Ok(None) => warn!("The clock was not set (b2c.ntp_peer=none)"),
+        Err(e) => warn!("{e}"),
+    }
+}
+
+/// `b2c.extra_args_url`: downloads the file and merges it into `config`,
+/// printing its warnings and errors. A failed download or an error in the
+/// file runs no pipeline: the outcome to end the boot with.
+async fn extra_args(config: &mut Config) -> Result<(), Outcome> {
+    let _section = Section::step(Step::ParseExtraCmdline);
+    let Some(url) = config.extra_args_url.clone() else {
+        return Ok(());
+    };
+    info!("Downloading the extra arguments from {url}");
+    let body = match crate::net::http::fetch(&url, config.proxy.as_ref()).await {
+        Ok(body) => body,
         Err(e) => {
-            warn!("No kernel modules loaded: {e}");
-            return;
+            error!("{e}");
+            error!("No extra arguments: not running the pipeline");
+            return Err(failed("b2c.extra_args_url"));
         }
     };
-    let mut loader = kmod::Loader::new(db);
-    let (loaded, errors) = loader.coldplug(Path::new("/sys"));
-    for e in errors {
-        warn!("{e}");
+    let (warnings, errors) = (config.warnings.len(), config.errors.len());
+    cmdline::merge_extra_args(config, &body);
+    for w in &config.warnings[warnings..] {
+        warn!("{w}");
     }
-    info!(
-        "Coldplug loaded {} module(s): {}",
-        loaded.len(),
-        loaded.join(" ")
-    );
-    // overlay is needed by podman whatever the hardware; the storage options
-    // say what else they need (ext4, nbd, nfsv4...).
-    let wanted = std::iter::once("overlay".to_string())
-        .chain(crate::storage::required_modules(config))
-        .chain(config.modules.iter().cloned());
-    for module in wanted {
-        match loader.load(&module) {
-            Ok(_) => {}
-            Err(kmod::ModuleError::Unknown(_)) if is_builtin(&dir, &module) => {}
-            Err(e) => error!("b2c.modules: {e}"),
-        }
+    for e in &config.errors[errors..] {
+        error!("{e}");
     }
-    for file in &config.insmods {
-        match find_module_file(&dir, file) {
-            Some(path) => match loader.insmod(&path) {
-                Ok(()) => info!("Loaded {}", path.display()),
-                Err(e) => error!("b2c.insmods: {e}"),
-            },
-            None => error!("b2c.insmods: no module file {file} under {}", dir.display()),
-        }
+    if config.errors.len() > errors {
+        error!("The extra arguments have error(s): not running the pipeline");
+        return Err(failed("b2c.extra_args_url"));
     }
+    info!("{}", pipeline_summary(config));
+    Ok(())
 }
 
-/// True when `modules.builtin` lists `name` (built into the kernel).
-fn is_builtin(dir: &Path, name: &str) -> bool {
-    let name = kmod::canonical(name);
-    std::fs::read_to_string(dir.join("modules.builtin"))
-        .map(|s| {
-            s.lines().any(|l| {
-                let file = l.rsplit('/').next().unwrap_or(l);
-                kmod::canonical(file.trim_end_matches(".ko")) == name
-            })
-        })
-        .unwrap_or(false)
-}
-
-/// `b2c.insmods` names module files: an absolute path, or a file name (with
-/// or without `.ko`) searched under the modules directory.
-fn find_module_file(dir: &Path, file: &str) -> Option<std::path::PathBuf> {
-    let given = Path::new(file);
-    if given.is_absolute() {
-        return given.exists().then(|| given.to_path_buf());
-    }
-    let wanted = [file.to_string(), format!("{file}.ko")];
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).ok()?.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if wanted
-                .iter()
-                .any(|w| entry.file_name().to_string_lossy() == *w)
-            {
-                return Some(path);
-            }
-        }
-    }
-    None
-}
-
-async fn network_up(config: &Config) -> Result<crate::net::NetSetup, crate::net::NetError> {
-    let _section = Section::start("b2c_network", "Setting up the network");
-    // Each lease and static interface is logged as it is applied.
-    crate::net::setup(config).await
-}
-
-fn set_hostname(name: &str) {
-    if let Err(e) = nix::unistd::sethostname(name) {
-        warn!("Cannot set the hostname to {name}: {e}");
-    }
-    if let Err(e) = std::fs::write("/etc/hostname", format!("{name}\n")) {
-        warn!("Cannot write /etc/hostname: {e}");
-    }
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-    );
-    if let Err(e) = std::fs::write("/etc/hosts", hosts) {
-        warn!("Cannot write /etc/hosts: {e}");
-    }
-}
-
-/// Reports the status, stops everything and runs the shutdown command.
+/// Reports the status, cleans the pipeline up, stops everything and runs
+/// the shutdown command.
 async fn shutdown(outcome: &Outcome, state: &mut State) {
-    info!("Execution is over, pipeline status: {}", outcome.status);
+    console::status_line(outcome.status);
+    if let Some(cleanup) = state.cleanup.take() {
+        cleanup.run().await;
+    }
     {
-        let _section = Section::start(
-            "b2c_shutdown",
-            "Stopping every process, syncing and unmounting the disks",
-        );
-        power::terminate_all(Duration::from_secs(10)).await;
+        let _section = Section::step(Step::UnmountCache);
+        power::terminate_all(TERMINATE_GRACE).await;
         // power::finish syncs (bounded) right before reboot(2).
-        if let Some(storage) = state.storage.as_mut() {
-            storage.shutdown();
-        }
+        storage_phase(state, |s, _| s.shutdown()).await;
     }
     state.timeline.mark("shutdown");
     info!("{}", state.timeline.line());
-    let config = &state.config;
-    let command = match outcome.mode {
-        ShutdownMode::Reboot => config.reboot_cmd.clone(),
-        ShutdownMode::Poweroff => {
-            info!("It's now safe to turn off your computer");
-            if config.poweroff_delay > 0 {
-                info!(
-                    "Waiting {} s (b2c.poweroff_delay) before powering off",
-                    config.poweroff_delay
-                );
-                tokio::time::sleep(Duration::from_secs(config.poweroff_delay)).await;
-            }
-            config.shutdown_cmd.clone()
-        }
-    };
-    match command {
-        None => console::print_raw(&format!("+ {}", outcome.mode.as_str())),
-        Some(words) => run_shutdown_command(&words).await,
-    }
-}
-
-async fn run_shutdown_command(words: &[String]) {
-    console::print_raw(&format!("+ {}", words.join(" ")));
-    let Some((program, args)) = words.split_first() else {
-        return;
-    };
-    let mut cmd = std::process::Command::new(program);
-    cmd.args(args);
-    match crate::process::spawn(&mut cmd) {
-        Ok(child) => match child
-            .wait_timeout(SHUTDOWN_CMD_LIMIT, Duration::from_secs(2))
-            .await
-        {
-            Ok((exit, _)) => warn!(
-                "The shutdown command {program} returned ({exit}); the init shuts down itself"
-            ),
-            Err(e) => {
-                warn!("The shutdown command {program} failed: {e}; the init shuts down itself")
-            }
-        },
-        Err(e) => {
-            error!("Cannot run the shutdown command {program}: {e}; the init shuts down itself")
-        }
-    }
+    power::announce(outcome.mode, &state.config).await;
 }

@@ -12,6 +12,8 @@ use crate::cmdline::edit_distance;
 
 /// Where the keymaps are in the initramfs.
 pub const KEYMAP_DIR: &str = "/usr/share/keymaps";
+/// How long loadkeys may take.
+const LOADKEYS_LIMIT: Duration = Duration::from_secs(10);
 
 /// A keymap that could not be loaded.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -24,10 +26,11 @@ pub enum KeymapError {
         close: Vec<String>,
     },
     /// loadkeys failed.
-    #[error("b2c.keymap={name}: loadkeys {path} failed: {why}")]
+    #[error("b2c.keymap={name} ({path}): {why}")]
     Load {
         name: String,
         path: String,
+        /// The failure of loadkeys, as [`crate::process::CommandError`] words it.
         why: String,
     },
 }
@@ -94,22 +97,19 @@ pub fn find(dir: &Path, name: &str) -> Result<PathBuf, KeymapError> {
 /// Loads the keymap `name` on the console with `loadkeys`.
 pub async fn load(name: &str) -> Result<PathBuf, KeymapError> {
     let path = find(Path::new(KEYMAP_DIR), name)?;
-    let failed = |why: String| KeymapError::Load {
-        name: name.to_string(),
-        path: path.display().to_string(),
-        why,
-    };
     let mut cmd = std::process::Command::new("loadkeys");
     cmd.args(["-C", "/dev/tty0"]).arg(&path);
-    match crate::process::output(&mut cmd, Duration::from_secs(10)).await {
-        Ok((exit, _, _)) if exit.success() => Ok(path),
-        Ok((exit, out, err)) => Err(failed(format!("{exit}: {}", format!("{out} {err}").trim()))),
-        Err(e) => Err(failed(e.to_string())),
+    match crate::process::run(&mut cmd, LOADKEYS_LIMIT).await {
+        Ok(_) => Ok(path),
+        Err(e) => Err(KeymapError::Load {
+            name: name.to_string(),
+            path: path.display().to_string(),
+            why: e.to_string(),
+        }),
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -8,24 +8,43 @@ use std::time::Duration;
 use nix::sys::reboot::{reboot, RebootMode};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
+
+use crate::cmdline::Config;
+use crate::console;
 
 /// What the machine does at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ShutdownMode {
-    /// Power off (the default).
+    /// Nothing asked: power off, as the original does.
     #[default]
+    Default,
+    /// Power off (a container exited with 130).
     Poweroff,
-    /// Reboot (a container exited with 129, or reboot was asked).
+    /// Reboot (a container exited with 129).
     Reboot,
+    /// Halt: the processors stop, the machine stays on (SIGUSR1 to PID 1).
+    Halt,
 }
 
 impl ShutdownMode {
     /// The value of `B2C_PIPELINE_SHUTDOWN_MODE`.
     pub fn as_str(self) -> &'static str {
         match self {
+            ShutdownMode::Default => "default",
             ShutdownMode::Poweroff => "poweroff",
             ShutdownMode::Reboot => "reboot",
+            ShutdownMode::Halt => "halt",
+        }
+    }
+
+    /// The original's default command for this mode, echoed as `+ CMD`
+    /// when the init does the job itself.
+    pub fn default_command(self) -> &'static str {
+        match self {
+            ShutdownMode::Reboot => "reboot -f",
+            ShutdownMode::Halt => "halt -f",
+            ShutdownMode::Default | ShutdownMode::Poweroff => "poweroff -f",
         }
     }
 }
@@ -109,19 +128,7 @@ pub const SYNC_LIMIT: Duration = Duration::from_secs(20);
 /// not finish in time (the syncing thread is left behind; the machine is
 /// about to go down).
 pub fn sync_bounded(limit: Duration) -> bool {
-    let (done, finished) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("sync".into())
-        .spawn(move || {
-            nix::unistd::sync();
-            let _ = done.send(());
-        });
-    if spawned.is_err() {
-        // No thread to spare: sync in place rather than not at all.
-        nix::unistd::sync();
-        return true;
-    }
-    if finished.recv_timeout(limit).is_ok() {
+    if crate::runtime::within("sync", limit, nix::unistd::sync).is_ok() {
         return true;
     }
     warn!(
@@ -135,9 +142,17 @@ pub fn sync_bounded(limit: Duration) -> bool {
 /// kernel refuses, the init stays parked with the error on the console.
 pub fn finish(mode: ShutdownMode) -> ! {
     sync_bounded(SYNC_LIMIT);
+    reboot_now(mode)
+}
+
+/// reboot(2) for `mode`, at once (the caller synced). Never returns: if the
+/// kernel refuses, the calling thread stays parked with the error on the
+/// console. Outside PID 1 (tests), exits the process instead.
+pub fn reboot_now(mode: ShutdownMode) -> ! {
     let how = match mode {
-        ShutdownMode::Poweroff => RebootMode::RB_POWER_OFF,
+        ShutdownMode::Default | ShutdownMode::Poweroff => RebootMode::RB_POWER_OFF,
         ShutdownMode::Reboot => RebootMode::RB_AUTOBOOT,
+        ShutdownMode::Halt => RebootMode::RB_HALT_SYSTEM,
     };
     if std::process::id() != 1 {
         warn!(
@@ -152,6 +167,74 @@ pub fn finish(mode: ShutdownMode) -> ! {
     }
     loop {
         std::thread::park();
+    }
+}
+
+/// How long a custom shutdown or reboot command may run before the init
+/// does the job itself.
+pub const SHUTDOWN_CMD_LIMIT: Duration = Duration::from_secs(60);
+/// How long it gets between SIGTERM and SIGKILL once over that limit.
+const SHUTDOWN_CMD_GRACE: Duration = Duration::from_secs(2);
+
+/// The last words before [`finish`]: `Rebooting the computer` in reboot
+/// mode; otherwise `It's now safe to turn off your computer` and
+/// `b2c.poweroff_delay`. Then the command echoed as `+ CMD` (`+ poweroff -f`
+/// or `+ reboot -f` when the init does the job itself, as the original's
+/// defaults), and `b2c.shutdown_cmd` or `b2c.reboot_cmd` run when given.
+pub async fn announce(mode: ShutdownMode, config: &Config) {
+    let command = match mode {
+        ShutdownMode::Reboot => {
+            info!("Rebooting the computer");
+            config.reboot_cmd.as_ref()
+        }
+        ShutdownMode::Halt => {
+            // SIGUSR1: no b2c.shutdown_cmd, no delay.
+            info!("It's now safe to turn off your computer");
+            None
+        }
+        ShutdownMode::Default | ShutdownMode::Poweroff => {
+            info!("It's now safe to turn off your computer");
+            if !config.poweroff_delay.is_zero() {
+                info!(
+                    "Waiting {} s (b2c.poweroff_delay) before powering off",
+                    config.poweroff_delay.as_secs_f64()
+                );
+                tokio::time::sleep(config.poweroff_delay).await;
+            }
+            config.shutdown_cmd.as_ref()
+        }
+    };
+    match command {
+        None => console::print_raw(&format!("+ {}", mode.default_command())),
+        Some(words) => run_shutdown_command(words).await,
+    }
+}
+
+/// Runs `b2c.shutdown_cmd` or `b2c.reboot_cmd` (never through a shell), for
+/// at most [`SHUTDOWN_CMD_LIMIT`]. If it returns, the init goes on and shuts
+/// down itself.
+pub async fn run_shutdown_command(words: &[String]) {
+    console::print_raw(&format!("+ {}", words.join(" ")));
+    let Some((program, args)) = words.split_first() else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args);
+    match crate::process::spawn(&mut cmd) {
+        Ok(child) => match child
+            .wait_timeout(SHUTDOWN_CMD_LIMIT, SHUTDOWN_CMD_GRACE)
+            .await
+        {
+            Ok((exit, _)) => warn!(
+                "The shutdown command {program} returned ({exit}); the init shuts down itself"
+            ),
+            Err(e) => {
+                warn!("The shutdown command {program} failed: {e}; the init shuts down itself")
+            }
+        },
+        Err(e) => {
+            error!("Cannot run the shutdown command {program}: {e}; the init shuts down itself")
+        }
     }
 }
 
@@ -186,6 +269,23 @@ mod tests {
     fn mode_names_are_the_environment_values() {
         assert_eq!(ShutdownMode::Poweroff.as_str(), "poweroff");
         assert_eq!(ShutdownMode::Reboot.as_str(), "reboot");
-        assert_eq!(ShutdownMode::default(), ShutdownMode::Poweroff);
+        assert_eq!(ShutdownMode::Halt.as_str(), "halt");
+        assert_eq!(ShutdownMode::default(), ShutdownMode::Default);
+        assert_eq!(ShutdownMode::Default.as_str(), "default");
+        assert_eq!(ShutdownMode::Default.default_command(), "poweroff -f");
+        assert_eq!(ShutdownMode::Reboot.default_command(), "reboot -f");
+    }
+
+    #[test]
+    fn a_shutdown_command_that_returns_hands_back_to_the_init() {
+        let rt = crate::runtime::build().unwrap();
+        rt.block_on(async {
+            tokio::spawn(crate::process::reaper());
+            let start = std::time::Instant::now();
+            run_shutdown_command(&["true".to_string()]).await;
+            run_shutdown_command(&["/nonexistent/poweroff".to_string(), "-f".into()]).await;
+            run_shutdown_command(&[]).await;
+            assert!(start.elapsed() < SHUTDOWN_CMD_LIMIT);
+        });
     }
 }

@@ -1,20 +1,95 @@
 //! Comma-separated fields inside an option's value, and the messages about them.
 
+use super::problem::Problem;
 use super::suggest::closest;
 
-/// Warnings and errors collected while parsing one option.
+/// Warnings and errors collected while parsing one occurrence of an option.
+/// Each is a [`Problem`] about the option the report was made for, and
+/// about the instance its parser named with [`Report::set_instance`].
 #[derive(Debug, Default)]
 pub(crate) struct Report {
-    pub warnings: Vec<String>,
-    pub errors: Vec<String>,
+    option: Option<String>,
+    instance: Option<String>,
+    pub warnings: Vec<Problem>,
+    pub errors: Vec<Problem>,
 }
 
 impl Report {
-    pub fn warn(&mut self, msg: impl Into<String>) {
-        self.warnings.push(msg.into());
+    /// A report about the option `key`.
+    pub fn for_option(key: &str) -> Report {
+        Report {
+            option: Some(key.to_string()),
+            ..Report::default()
+        }
     }
+
+    /// The problems reported from now on are about the definition `name`
+    /// (`eth0` of `b2c.iface=eth0`).
+    pub fn set_instance(&mut self, name: &str) {
+        self.instance = Some(name.to_string());
+    }
+
+    fn problem(&self, msg: String, field: Option<String>, suggestion: Option<String>) -> Problem {
+        Problem {
+            option: self.option.clone(),
+            instance: self.instance.clone(),
+            field,
+            message: msg,
+            suggestion,
+        }
+    }
+
+    /// A warning about the option as a whole.
+    pub fn warn(&mut self, msg: impl Into<String>) {
+        self.draft().warn(msg);
+    }
+
+    /// An error about the option as a whole.
     pub fn error(&mut self, msg: impl Into<String>) {
-        self.errors.push(msg.into());
+        self.draft().error(msg);
+    }
+
+    /// A problem about the field `name` of the value.
+    pub fn field(&mut self, name: &str) -> Draft<'_> {
+        Draft {
+            field: Some(name.to_string()),
+            ..self.draft()
+        }
+    }
+
+    fn draft(&mut self) -> Draft<'_> {
+        Draft {
+            report: self,
+            field: None,
+            suggestion: None,
+        }
+    }
+}
+
+/// A problem being described: [`Draft::warn`] or [`Draft::error`] adds it.
+pub(crate) struct Draft<'r> {
+    report: &'r mut Report,
+    field: Option<String>,
+    suggestion: Option<String>,
+}
+
+impl Draft<'_> {
+    /// Adds a suggestion (none when `suggestion` is `None`).
+    pub fn suggest(mut self, suggestion: Option<impl Into<String>>) -> Self {
+        self.suggestion = suggestion.map(Into::into);
+        self
+    }
+
+    /// Reports it as a warning.
+    pub fn warn(self, msg: impl Into<String>) {
+        let p = self.report.problem(msg.into(), self.field, self.suggestion);
+        self.report.warnings.push(p);
+    }
+
+    /// Reports it as an error.
+    pub fn error(self, msg: impl Into<String>) {
+        let p = self.report.problem(msg.into(), self.field, self.suggestion);
+        self.report.errors.push(p);
     }
 }
 
@@ -87,6 +162,7 @@ impl<'a> FieldChecker<'a> {
         let accepted = self.accepted.join(", ");
         let option = self.option;
         if self.has_secret {
+            // Not even the field's name: it may be a piece of a secret.
             report.warn(format!(
                 "{option}: unknown field number {} ignored (not shown: it may be part of a secret that contains a comma); accepted fields: {accepted}",
                 field.position
@@ -94,10 +170,11 @@ impl<'a> FieldChecker<'a> {
             return;
         }
         let name = &field.name;
-        let hint = closest(name, self.accepted)
+        let suggestion = closest(name, self.accepted);
+        let hint = suggestion
             .map(|c| format!(" (did you mean \"{c}\"?)"))
             .unwrap_or_default();
-        report.warn(format!(
+        report.field(name).suggest(suggestion).warn(format!(
             "{option}: unknown field \"{name}\" ignored{hint}; accepted fields: {accepted}"
         ));
     }
@@ -106,7 +183,7 @@ impl<'a> FieldChecker<'a> {
     pub fn first_time(&mut self, field: &Field, report: &mut Report) -> bool {
         let name = &field.name;
         if self.seen.iter().any(|s| s == name) {
-            report.error(format!(
+            report.field(name).error(format!(
                 "{}: field \"{name}\" is given more than once",
                 self.option
             ));
@@ -121,14 +198,14 @@ impl<'a> FieldChecker<'a> {
         match field.value.as_deref() {
             Some(v) if !v.is_empty() => Some(v),
             Some(_) => {
-                report.error(format!(
+                report.field(&field.name).error(format!(
                     "{}: field \"{}\" has an empty value",
                     self.option, field.name
                 ));
                 None
             }
             None => {
-                report.error(format!(
+                report.field(&field.name).error(format!(
                     "{}: field \"{}\" needs a value ({}=...)",
                     self.option, field.name, field.name
                 ));
@@ -140,13 +217,29 @@ impl<'a> FieldChecker<'a> {
     /// A flag field: an error if it was given a value.
     pub fn flag(&self, field: &Field, report: &mut Report) -> bool {
         if field.value.is_some() {
-            report.error(format!(
+            report.field(&field.name).error(format!(
                 "{}: \"{}\" is a flag and takes no value",
                 self.option, field.name
             ));
             return false;
         }
         true
+    }
+}
+
+/// An on/off option (`b2c.pipefail`, `b2c.strict`): alone, or `=1`,
+/// `=true`, `=yes`, `=on` turn it on; `=0`, `=false`, `=no`, `=off` turn it
+/// off. Another value is an error.
+pub(crate) fn parse_switch(key: &str, value: Option<&str>, report: &mut Report) -> Option<bool> {
+    match value {
+        None | Some("1" | "true" | "yes" | "on") => Some(true),
+        Some("0" | "false" | "no" | "off") => Some(false),
+        Some(other) => {
+            report.error(format!(
+                "{key}: \"{other}\" is not a boolean (write {key} alone, or {key}=1 / {key}=0)"
+            ));
+            None
+        }
     }
 }
 
@@ -196,12 +289,68 @@ mod tests {
     }
 
     #[test]
+    fn problems_know_their_option_instance_and_field() {
+        let mut r = Report::for_option("b2c.iface");
+        r.error("before the name");
+        r.set_instance("eth0");
+        let c = FieldChecker::new("b2c.iface=eth0", &["address", "dhcp"], false);
+        let f = split_fields("", "eth0,adress=1,dhcp=1", &mut r);
+        c.unknown(&f[1], &mut r);
+        c.flag(&f[2], &mut r);
+        r.field("address").error("bad address");
+        fn parts(p: &Problem) -> (Option<&str>, Option<&str>, Option<&str>, Option<&str>) {
+            (
+                p.option.as_deref(),
+                p.instance.as_deref(),
+                p.field.as_deref(),
+                p.suggestion.as_deref(),
+            )
+        }
+        assert_eq!(parts(&r.errors[0]), (Some("b2c.iface"), None, None, None));
+        assert_eq!(
+            parts(&r.errors[1]),
+            (Some("b2c.iface"), Some("eth0"), Some("dhcp"), None)
+        );
+        assert_eq!(
+            parts(&r.errors[2]),
+            (Some("b2c.iface"), Some("eth0"), Some("address"), None)
+        );
+        assert_eq!(
+            parts(&r.warnings[0]),
+            (
+                Some("b2c.iface"),
+                Some("eth0"),
+                Some("adress"),
+                Some("address")
+            )
+        );
+    }
+
+    #[test]
+    fn switches() {
+        let mut r = Report::default();
+        for on in [None, Some("1"), Some("true"), Some("yes"), Some("on")] {
+            assert_eq!(parse_switch("b2c.x", on, &mut r), Some(true));
+        }
+        for off in ["0", "false", "no", "off"] {
+            assert_eq!(parse_switch("b2c.x", Some(off), &mut r), Some(false));
+        }
+        assert!(r.errors.is_empty());
+        assert_eq!(parse_switch("b2c.x", Some("2"), &mut r), None);
+        assert_eq!(
+            r.errors,
+            ["b2c.x: \"2\" is not a boolean (write b2c.x alone, or b2c.x=1 / b2c.x=0)"]
+        );
+    }
+
+    #[test]
     fn secret_options_do_not_quote_unknown_fields() {
         let mut r = Report::default();
         let c = FieldChecker::new("b2c.login=reg", &["username", "password"], true);
         let f = split_fields("", "reg,password=ab,cd", &mut r);
         c.unknown(&f[2], &mut r);
-        assert!(!r.warnings[0].contains("cd"));
-        assert!(r.warnings[0].contains("field number 3"));
+        assert!(!r.warnings[0].message.contains("cd"));
+        assert!(r.warnings[0].message.contains("field number 3"));
+        assert_eq!(r.warnings[0].field, None);
     }
 }

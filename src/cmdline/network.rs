@@ -1,6 +1,7 @@
 //! Network options: `b2c.iface`, `ip=`, `b2c.ntp_peer`, `b2c.proxy`, `b2c.login`.
 
 use super::fields::{split_fields, FieldChecker, Report};
+use super::kernel_ip::KernelIp;
 use super::secret::Secret;
 use super::validate::{is_host, Cidr, Url};
 use serde::Serialize;
@@ -87,6 +88,9 @@ pub struct Login {
     pub username: String,
     /// The password (never printed).
     pub password: Secret,
+    /// Written `http://REGISTRY`: a registry without TLS (podman logs in
+    /// with `--tls-verify=false`; the password crosses the network in clear).
+    pub plain_http: bool,
 }
 
 /// True for a Linux interface name: 1 to 15 bytes, no `/`, `:` or whitespace.
@@ -122,7 +126,7 @@ pub(crate) fn leading_name<'f>(
     }
 }
 
-const IFACE_FIELDS: &[&str] = &[
+pub(crate) const IFACE_FIELDS: &[&str] = &[
     "dhcp",
     "auto",
     "address",
@@ -142,6 +146,7 @@ pub(crate) fn parse_iface(key: &str, value: &str, report: &mut Report) -> Option
         ));
         return None;
     }
+    report.set_instance(name);
     let option = format!("{key}={name}");
     let mut check = FieldChecker::new(&option, IFACE_FIELDS, false);
     let errors_before = report.errors.len();
@@ -168,7 +173,7 @@ pub(crate) fn parse_iface(key: &str, value: &str, report: &mut Report) -> Option
                 if let Some(v) = check.value(field, report) {
                     match Cidr::parse(v) {
                         Some(c) => iface.address = Some(c),
-                        None => report.error(format!(
+                        None => report.field("address").error(format!(
                             "{option}: address \"{v}\" is not a valid CIDR (expected ADDRESS/PREFIX, like 192.168.42.1/24)"
                         )),
                     }
@@ -181,7 +186,7 @@ pub(crate) fn parse_iface(key: &str, value: &str, report: &mut Report) -> Option
                 if let Some(v) = check.value(field, report) {
                     match v.parse::<IpAddr>() {
                         Ok(ip) => iface.gateway = Some(ip),
-                        Err(_) => report.error(format!(
+                        Err(_) => report.field("gateway").error(format!(
                             "{option}: gateway \"{v}\" is not a valid IP address"
                         )),
                     }
@@ -191,7 +196,7 @@ pub(crate) fn parse_iface(key: &str, value: &str, report: &mut Report) -> Option
                 if let Some(v) = check.value(field, report) {
                     match v.parse::<IpAddr>() {
                         Ok(ip) => iface.nameservers.push(ip),
-                        Err(_) => report.error(format!(
+                        Err(_) => report.field("nameserver").error(format!(
                             "{option}: nameserver \"{v}\" is not a valid IP address"
                         )),
                     }
@@ -201,7 +206,7 @@ pub(crate) fn parse_iface(key: &str, value: &str, report: &mut Report) -> Option
                 if let Some(v) = check.value(field, report) {
                     match parse_route(v) {
                         Some(r) => iface.routes.push(r),
-                        None => report.error(format!(
+                        None => report.field("route").error(format!(
                             "{option}: route \"{v}\" is not NET:GATEWAY (like 10.0.0.0/8:192.168.42.254)"
                         )),
                     }
@@ -231,14 +236,22 @@ fn parse_route(s: &str) -> Option<Route> {
     Some(Route { net, via })
 }
 
-/// Checks the value of `ip=` (kernel IP autoconfiguration). It is only kept:
-/// the kernel has already acted on it.
+/// Checks the value of `ip=` with the kernel's syntax ([`KernelIp`]); the
+/// network step acts on it. A value that cannot be parsed is a warning and
+/// is dropped: the network step then runs DHCP on every Ethernet interface,
+/// as without `ip=`.
 pub(crate) fn parse_kernel_ip(value: &str, report: &mut Report) -> Option<String> {
     if value.is_empty() {
         report.warn("ip: empty value; the kernel ignores it");
         return None;
     }
-    Some(value.to_string())
+    match KernelIp::parse(value) {
+        Ok(_) => Some(value.to_string()),
+        Err(e) => {
+            report.warn(format!("{e}: DHCP on every Ethernet interface instead"));
+            None
+        }
+    }
 }
 
 /// Parses `b2c.ntp_peer=none|auto|HOST`.
@@ -256,7 +269,7 @@ pub(crate) fn parse_ntp_peer(key: &str, value: &str, report: &mut Report) -> Opt
     }
 }
 
-const PROXY_FIELDS: &[&str] = &["https", "http", "no"];
+pub(crate) const PROXY_FIELDS: &[&str] = &["https", "http", "no"];
 const PROXY_SCHEMES: &[&str] = &["http", "https", "socks5", "socks5h"];
 
 /// Parses `b2c.proxy=https=URL[,http=URL][,no=HOST|HOST...]`. Bare fields
@@ -282,12 +295,12 @@ pub(crate) fn parse_proxy(key: &str, value: &str, report: &mut Report) -> Option
                     match Url::parse(v, PROXY_SCHEMES) {
                         Ok(u) if name == "https" => proxy.https = Some(u),
                         Ok(u) => proxy.http = Some(u),
-                        Err(_) if value.contains('@') => report.error(format!(
+                        Err(_) if value.contains('@') => report.field(name).error(format!(
                             "{key}: field \"{name}\": the proxy URL is not valid (not shown: it holds credentials)"
                         )),
-                        Err(e) => {
-                            report.error(format!("{key}: field \"{name}\": the proxy URL {e}"))
-                        }
+                        Err(e) => report
+                            .field(name)
+                            .error(format!("{key}: field \"{name}\": the proxy URL {e}")),
                     }
                 }
             }
@@ -298,7 +311,9 @@ pub(crate) fn parse_proxy(key: &str, value: &str, report: &mut Report) -> Option
                 if let Some(v) = check.value(field, report) {
                     for host in v.split('|').map(str::trim) {
                         if host.is_empty() {
-                            report.warn(format!("{key}: field \"no\": empty host ignored"));
+                            report
+                                .field("no")
+                                .warn(format!("{key}: field \"no\": empty host ignored"));
                         } else {
                             proxy.no.push(host.to_string());
                         }
@@ -321,7 +336,7 @@ pub(crate) fn parse_proxy(key: &str, value: &str, report: &mut Report) -> Option
     Some(proxy)
 }
 
-const LOGIN_FIELDS: &[&str] = &["username", "password"];
+pub(crate) const LOGIN_FIELDS: &[&str] = &["username", "password"];
 
 /// True for `HOST[:PORT][/PATH]`.
 fn is_registry(s: &str) -> bool {
@@ -349,13 +364,18 @@ fn is_registry(s: &str) -> bool {
 /// Parses `b2c.login=REGISTRY,username=USER,password=PASSWORD`.
 pub(crate) fn parse_login(key: &str, value: &str, report: &mut Report) -> Option<Login> {
     let fields = split_fields(key, value, report);
-    let registry = leading_name(key, "registry", &fields, report)?;
+    let written = leading_name(key, "registry", &fields, report)?;
+    let (registry, plain_http) = match written.strip_prefix("http://") {
+        Some(r) => (r, true),
+        None => (written.strip_prefix("https://").unwrap_or(written), false),
+    };
     if !is_registry(registry) {
         report.error(format!(
-            "{key}: \"{registry}\" is not a registry (expected HOST[:PORT][/PATH], like registry.fake or 10.42.0.1:5000)"
+            "{key}: \"{written}\" is not a registry (expected [http://]HOST[:PORT][/PATH], like registry.fake or http://10.42.0.1:5000)"
         ));
         return None;
     }
+    report.set_instance(registry);
     let option = format!("{key}={registry}");
     let mut check = FieldChecker::new(&option, LOGIN_FIELDS, true);
     let errors_before = report.errors.len();
@@ -380,22 +400,26 @@ pub(crate) fn parse_login(key: &str, value: &str, report: &mut Report) -> Option
         return None;
     }
     let Some(username) = username else {
-        report.error(format!("{option}: field \"username\" is missing"));
+        report
+            .field("username")
+            .error(format!("{option}: field \"username\" is missing"));
         return None;
     };
     let Some(password) = password else {
-        report.error(format!("{option}: field \"password\" is missing"));
+        report
+            .field("password")
+            .error(format!("{option}: field \"password\" is missing"));
         return None;
     };
     Some(Login {
         registry: registry.to_string(),
         username,
         password,
+        plain_http,
     })
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -445,21 +469,33 @@ mod tests {
             ["b2c.iface=eth0: gateway \"10.0.0\" is not a valid IP address"]
         );
         let (_, r) = iface("eth0,nameserver=dns.google");
-        assert!(r.errors[0].contains("nameserver \"dns.google\" is not a valid IP address"));
+        assert!(r.errors[0]
+            .message
+            .contains("nameserver \"dns.google\" is not a valid IP address"));
         let (_, r) = iface("eth0,route=10.0.0.0/8");
-        assert!(r.errors[0].contains("route \"10.0.0.0/8\" is not NET:GATEWAY"));
+        assert!(r.errors[0]
+            .message
+            .contains("route \"10.0.0.0/8\" is not NET:GATEWAY"));
         let (_, r) = iface("eth0,address=1.2.3.4/8,address=1.2.3.5/8");
-        assert!(r.errors[0].contains("field \"address\" is given more than once"));
+        assert!(r.errors[0]
+            .message
+            .contains("field \"address\" is given more than once"));
         let (_, r) = iface("eth0,dhcp=yes");
-        assert!(r.errors[0].contains("\"dhcp\" is a flag and takes no value"));
+        assert!(r.errors[0]
+            .message
+            .contains("\"dhcp\" is a flag and takes no value"));
         let (_, r) = iface("eth0,address=");
-        assert!(r.errors[0].contains("field \"address\" has an empty value"));
+        assert!(r.errors[0]
+            .message
+            .contains("field \"address\" has an empty value"));
         let (_, r) = iface("address=1.2.3.4/8");
-        assert!(r.errors[0].contains("first field must be the interface name"));
+        assert!(r.errors[0]
+            .message
+            .contains("first field must be the interface name"));
         let (_, r) = iface("averyveryverylongname0");
-        assert!(r.errors[0].contains("not a valid interface name"));
+        assert!(r.errors[0].message.contains("not a valid interface name"));
         let (_, r) = iface("");
-        assert!(r.errors[0].contains("interface name is missing"));
+        assert!(r.errors[0].message.contains("interface name is missing"));
     }
 
     #[test]
@@ -471,9 +507,11 @@ mod tests {
             ["b2c.iface=eth0: unknown field \"mtu\" ignored; accepted fields: dhcp, auto, address, gateway, nameserver, route, forward"]
         );
         let (_, r) = iface("eth0,nameservr=1.1.1.1,dhcp");
-        assert!(r.warnings[0].contains("did you mean \"nameserver\"?"));
+        assert!(r.warnings[0]
+            .message
+            .contains("did you mean \"nameserver\"?"));
         let (_, r) = iface("eth2,forward");
-        assert!(r.warnings[0].contains("neither dhcp nor address"));
+        assert!(r.warnings[0].message.contains("neither dhcp nor address"));
     }
 
     #[test]
@@ -563,12 +601,12 @@ mod tests {
 
         let mut r = Report::default();
         assert!(parse_login("b2c.login", "reg istry,username=u,password=p", &mut r).is_none());
-        assert!(r.errors[0].contains("is not a registry"));
+        assert!(r.errors[0].message.contains("is not a registry"));
 
         let mut r = Report::default();
         let l = parse_login("b2c.login", "reg,username=u,password=ab,cd", &mut r);
         assert!(l.is_some());
-        assert!(r.warnings[0].contains("unknown field number 4"));
-        assert!(!r.warnings[0].contains("cd"));
+        assert!(r.warnings[0].message.contains("unknown field number 4"));
+        assert!(!r.warnings[0].message.contains("cd"));
     }
 }

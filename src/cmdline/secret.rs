@@ -7,6 +7,7 @@ pub const MASK: &str = "***";
 
 /// A secret string. `Debug`, `Display` and `Serialize` all print [`MASK`];
 /// only [`Secret::expose`] gives the real value, for the code that uses it.
+/// Its memory is wiped when it is dropped.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
@@ -25,6 +26,12 @@ impl Secret {
     /// True when the secret is the empty string.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

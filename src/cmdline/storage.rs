@@ -60,7 +60,7 @@ pub const SWAP_MIN: u64 = 1 << 20;
 pub const SWAP_MAX: u64 = 1 << 40;
 
 /// `b2c.filesystem=NAME,src=SOURCE[,type=TYPE][,opts=A|B]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Filesystem {
     /// The name other options refer to.
     pub name: String,
@@ -69,8 +69,25 @@ pub struct Filesystem {
     /// The filesystem type (`nfs`, `ext4`, ...), if given.
     #[serde(rename = "type")]
     pub fstype: Option<String>,
-    /// Mount options, in order.
+    /// Mount options, in order (a `password=` is masked when serialised).
+    #[serde(serialize_with = "super::mask::serialize_mount_options")]
     pub opts: Vec<String>,
+}
+
+impl std::fmt::Debug for Filesystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let opts: Vec<String> = self
+            .opts
+            .iter()
+            .map(|o| super::mask::mount_option(o))
+            .collect();
+        f.debug_struct("Filesystem")
+            .field("name", &self.name)
+            .field("src", &self.src)
+            .field("fstype", &self.fstype)
+            .field("opts", &opts)
+            .finish()
+    }
 }
 
 /// `b2c.nbd=/dev/nbdN,host=HOST,port=PORT[,name=EXPORT][,connections=N]`.
@@ -146,7 +163,7 @@ pub(crate) fn parse_cache_device(
     }
 }
 
-const SWAP_FIELDS: &[&str] = &["swappiness"];
+pub(crate) const SWAP_FIELDS: &[&str] = &["swappiness"];
 
 /// Parses `b2c.swap=SIZE[,swappiness=N]` or `b2c.swap=/dev/DEVICE[,swappiness=N]`.
 pub(crate) fn parse_swap(key: &str, value: &str, report: &mut Report) -> Option<Swap> {
@@ -195,7 +212,7 @@ pub(crate) fn parse_swap(key: &str, value: &str, report: &mut Report) -> Option<
                         Ok(n) if n <= 200 && v.chars().all(|c| c.is_ascii_digit()) => {
                             swappiness = Some(n)
                         }
-                        _ => report.error(format!(
+                        _ => report.field("swappiness").error(format!(
                             "{key}: swappiness \"{v}\" is not a number from 0 to 200"
                         )),
                     }
@@ -207,7 +224,7 @@ pub(crate) fn parse_swap(key: &str, value: &str, report: &mut Report) -> Option<
     (report.errors.len() == errors_before).then_some(Swap { target, swappiness })
 }
 
-const FILESYSTEM_FIELDS: &[&str] = &["src", "type", "opts", "opt"];
+pub(crate) const FILESYSTEM_FIELDS: &[&str] = &["src", "type", "opts", "opt"];
 
 /// Parses `b2c.filesystem=NAME,src=SOURCE[,type=TYPE][,opts=A|B|C]` (`opt=` is `opts=`).
 pub(crate) fn parse_filesystem(key: &str, value: &str, report: &mut Report) -> Option<Filesystem> {
@@ -219,6 +236,7 @@ pub(crate) fn parse_filesystem(key: &str, value: &str, report: &mut Report) -> O
         ));
         return None;
     }
+    report.set_instance(name);
     let option = format!("{key}={name}");
     let mut check = FieldChecker::new(&option, FILESYSTEM_FIELDS, false);
     let errors_before = report.errors.len();
@@ -242,13 +260,15 @@ pub(crate) fn parse_filesystem(key: &str, value: &str, report: &mut Report) -> O
                     {
                         fstype = Some(v.to_string());
                     } else {
-                        report.error(format!("{option}: type \"{v}\" is not a filesystem type"));
+                        report
+                            .field("type")
+                            .error(format!("{option}: type \"{v}\" is not a filesystem type"));
                     }
                 }
             }
             "opts" | "opt" => {
                 if opts.is_some() {
-                    report.error(format!(
+                    report.field(&field.name).error(format!(
                         "{option}: mount options are given more than once (opts= and opt= are the same field)"
                     ));
                     continue;
@@ -257,7 +277,9 @@ pub(crate) fn parse_filesystem(key: &str, value: &str, report: &mut Report) -> O
                     let mut list = Vec::new();
                     for o in v.split('|').map(str::trim) {
                         if o.is_empty() {
-                            report.warn(format!("{option}: empty mount option in \"{v}\" ignored"));
+                            report
+                                .field(&field.name)
+                                .warn(format!("{option}: empty mount option in \"{v}\" ignored"));
                         } else {
                             list.push(o.to_string());
                         }
@@ -272,7 +294,7 @@ pub(crate) fn parse_filesystem(key: &str, value: &str, report: &mut Report) -> O
         return None;
     }
     let Some(src) = src else {
-        report.error(format!(
+        report.field("src").error(format!(
             "{option}: field \"src\" is missing (src=SOURCE is mandatory)"
         ));
         return None;
@@ -285,7 +307,7 @@ pub(crate) fn parse_filesystem(key: &str, value: &str, report: &mut Report) -> O
     })
 }
 
-const NBD_FIELDS: &[&str] = &["host", "port", "name", "connections"];
+pub(crate) const NBD_FIELDS: &[&str] = &["host", "port", "name", "connections"];
 
 /// Parses `b2c.nbd=/dev/nbdN,host=HOST,port=PORT[,name=EXPORT][,connections=N]`.
 pub(crate) fn parse_nbd(key: &str, value: &str, report: &mut Report) -> Option<Nbd> {
@@ -300,6 +322,7 @@ pub(crate) fn parse_nbd(key: &str, value: &str, report: &mut Report) -> Option<N
         ));
         return None;
     }
+    report.set_instance(device);
     let option = format!("{key}={device}");
     let mut check = FieldChecker::new(&option, NBD_FIELDS, false);
     let errors_before = report.errors.len();
@@ -328,14 +351,14 @@ pub(crate) fn parse_nbd(key: &str, value: &str, report: &mut Report) -> Option<N
                 if is_host(v) {
                     host = Some(v.to_string());
                 } else {
-                    report.error(format!(
+                    report.field(name).error(format!(
                         "{option}: host \"{v}\" is not a host name or IP address"
                     ));
                 }
             }
             "port" => match v.parse::<u16>() {
                 Ok(p) if p > 0 && v.chars().all(|c| c.is_ascii_digit()) => nbd.port = p,
-                _ => report.error(format!(
+                _ => report.field(name).error(format!(
                     "{option}: port \"{v}\" is not a number from 1 to 65535"
                 )),
             },
@@ -344,7 +367,7 @@ pub(crate) fn parse_nbd(key: &str, value: &str, report: &mut Report) -> Option<N
                 Ok(n) if (1..=64).contains(&n) && v.chars().all(|c| c.is_ascii_digit()) => {
                     nbd.connections = n
                 }
-                _ => report.error(format!(
+                _ => report.field(name).error(format!(
                     "{option}: connections \"{v}\" is not a number from 1 to 64"
                 )),
             },
@@ -354,7 +377,9 @@ pub(crate) fn parse_nbd(key: &str, value: &str, report: &mut Report) -> Option<N
         return None;
     }
     let Some(host) = host else {
-        report.error(format!("{option}: field \"host\" is missing"));
+        report
+            .field("host")
+            .error(format!("{option}: field \"host\" is missing"));
         return None;
     };
     nbd.host = host;
@@ -374,7 +399,9 @@ pub(crate) fn parse_storage(
     for field in &fields {
         let name = field.name.as_str();
         let Some(v) = field.value.as_deref() else {
-            report.error(format!("{key}: \"{name}\" is not KEY=VALUE"));
+            report
+                .field(name)
+                .error(format!("{key}: \"{name}\" is not KEY=VALUE"));
             continue;
         };
         if name.is_empty()
@@ -382,15 +409,21 @@ pub(crate) fn parse_storage(
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         {
-            report.error(format!("{key}: \"{name}\" is not a storage option name"));
+            report
+                .field(name)
+                .error(format!("{key}: \"{name}\" is not a storage option name"));
             continue;
         }
         if v.is_empty() {
-            report.error(format!("{key}: \"{name}\" has an empty value"));
+            report
+                .field(name)
+                .error(format!("{key}: \"{name}\" has an empty value"));
             continue;
         }
         if name != "additionalimagestores" && out.iter().any(|o| o.key == name) {
-            report.error(format!("{key}: \"{name}\" is given more than once"));
+            report
+                .field(name)
+                .error(format!("{key}: \"{name}\" is given more than once"));
             continue;
         }
         out.push(StorageOption {
@@ -404,18 +437,17 @@ pub(crate) fn parse_storage(
     (report.errors.len() == errors_before).then_some(out)
 }
 
-/// Parses `b2c.modules=name,name`: kernel module names.
-pub(crate) fn parse_modules(key: &str, value: &str, report: &mut Report) -> Option<Vec<String>> {
-    let fields = split_fields(key, value, report);
-    let errors_before = report.errors.len();
+/// Parses `b2c.modules=name,name`: kernel module names. A name that cannot
+/// be one is an error (made a warning by the option table: it is skipped).
+pub(crate) fn parse_modules(key: &str, value: &str, report: &mut Report) -> Vec<String> {
     let mut out = Vec::new();
-    for f in &fields {
+    for f in split_fields(key, value, report) {
         let valid = f.raw.len() <= 56
             && f.raw
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if valid {
-            out.push(f.raw.clone());
+            out.push(f.raw);
         } else {
             report.error(format!(
                 "{key}: \"{}\" is not a module name (letters, digits, '_' and '-')",
@@ -423,26 +455,24 @@ pub(crate) fn parse_modules(key: &str, value: &str, report: &mut Report) -> Opti
             ));
         }
     }
-    (report.errors.len() == errors_before).then_some(out)
+    out
 }
 
-/// Parses `b2c.insmods=file,file`: module files for insmod.
-pub(crate) fn parse_insmods(key: &str, value: &str, report: &mut Report) -> Option<Vec<String>> {
-    let fields = split_fields(key, value, report);
-    let errors_before = report.errors.len();
+/// Parses `b2c.insmods=file,file`: module files for insmod. A name that
+/// cannot be one is an error (made a warning by the option table: it is skipped).
+pub(crate) fn parse_insmods(key: &str, value: &str, report: &mut Report) -> Vec<String> {
     let mut out = Vec::new();
-    for f in &fields {
+    for f in split_fields(key, value, report) {
         if f.raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
             report.error(format!("{key}: \"{}\" is not a module file name", f.raw));
         } else {
-            out.push(f.raw.clone());
+            out.push(f.raw);
         }
     }
-    (report.errors.len() == errors_before).then_some(out)
+    out
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -489,9 +519,9 @@ mod tests {
             ["b2c.cache_device: \"/dev/\" is not a device path (expected /dev/NAME)"]
         );
         let (_, r) = run(parse_cache_device, k, "/tmp/x");
-        assert!(r.errors[0].contains("not a device path"));
+        assert!(r.errors[0].message.contains("not a device path"));
         let (_, r) = run(parse_cache_device, k, "a b");
-        assert!(r.errors[0].contains("is not none, auto, reset"));
+        assert!(r.errors[0].message.contains("is not none, auto, reset"));
     }
 
     #[test]
@@ -538,14 +568,18 @@ mod tests {
             run(parse_swap, k, "2T").1.errors,
             ["b2c.swap: size \"2T\" is too large (at most 1T)"]
         );
-        assert!(run(parse_swap, k, "99999999999999999999G").1.errors[0].contains("too large"));
+        assert!(run(parse_swap, k, "99999999999999999999G").1.errors[0]
+            .message
+            .contains("too large"));
         assert_eq!(
             run(parse_swap, k, "1G,swappiness=300").1.errors,
             ["b2c.swap: swappiness \"300\" is not a number from 0 to 200"]
         );
         assert!(run(parse_swap, k, "1G,swapiness=3").1.warnings[0]
+            .message
             .contains("did you mean \"swappiness\""));
         assert!(run(parse_swap, k, "swappiness=3").1.errors[0]
+            .message
             .contains("first field must be the size or device"));
     }
 
@@ -581,14 +615,19 @@ mod tests {
         );
         assert!(
             run(parse_filesystem, k, "x,src=a,opts=ro,opt=rw").1.errors[0]
+                .message
                 .contains("more than once")
         );
-        assert!(run(parse_filesystem, k, "x,src=a,type=n f").1.errors[0].contains("type \"n f\""));
+        assert!(run(parse_filesystem, k, "x,src=a,type=n f").1.errors[0]
+            .message
+            .contains("type \"n f\""));
         assert!(
             run(parse_filesystem, k, "x,src=a,opts=ro||rw").1.warnings[0]
+                .message
                 .contains("empty mount option")
         );
         assert!(run(parse_filesystem, k, "x/y,src=a").1.errors[0]
+            .message
             .contains("not a valid filesystem name"));
     }
 
@@ -615,13 +654,17 @@ mod tests {
             run(parse_nbd, k, "/dev/nbd0").1.errors,
             ["b2c.nbd=/dev/nbd0: field \"host\" is missing"]
         );
-        assert!(run(parse_nbd, k, "/dev/nbd0,host=x,port=0").1.errors[0].contains("port \"0\""));
+        assert!(run(parse_nbd, k, "/dev/nbd0,host=x,port=0").1.errors[0]
+            .message
+            .contains("port \"0\""));
         assert!(run(parse_nbd, k, "/dev/nbd0,host=x,connections=100")
             .1
             .errors[0]
+            .message
             .contains("connections \"100\""));
         assert!(
             run(parse_nbd, k, "/dev/nbd0,host=x,port=1,port=2").1.errors[0]
+                .message
                 .contains("more than once")
         );
     }
@@ -640,20 +683,40 @@ mod tests {
             run(parse_storage, k, "oops").1.errors,
             ["b2c.storage: \"oops\" is not KEY=VALUE"]
         );
-        assert!(run(parse_storage, k, "size=1,size=2").1.errors[0].contains("more than once"));
-        assert!(run(parse_storage, k, "size=").1.errors[0].contains("empty value"));
+        assert!(run(parse_storage, k, "size=1,size=2").1.errors[0]
+            .message
+            .contains("more than once"));
+        assert!(run(parse_storage, k, "size=").1.errors[0]
+            .message
+            .contains("empty value"));
     }
 
     #[test]
     fn modules() {
-        let (m, r) = run(parse_modules, "b2c.modules", "nbd, nfsv4 ,,");
-        assert_eq!(m.unwrap(), ["nbd", "nfsv4"]);
+        let list = |f: fn(&str, &str, &mut Report) -> Vec<String>, key: &str, v: &str| {
+            let mut r = Report::default();
+            (f(key, v, &mut r), r)
+        };
+        let (m, r) = list(parse_modules, "b2c.modules", "nbd, nfsv4 ,,");
+        assert_eq!(m, ["nbd", "nfsv4"]);
         assert_eq!(
             r.warnings,
             ["b2c.modules: empty field (stray comma) ignored"]
         );
-        assert!(run(parse_modules, "b2c.modules", "a/b").1.errors[0].contains("not a module name"));
-        let (m, _) = run(parse_insmods, "b2c.insmods", "/lib/modules/x.ko,y.ko");
-        assert_eq!(m.unwrap(), ["/lib/modules/x.ko", "y.ko"]);
+        // A bad name is skipped, the others are kept.
+        let (m, r) = list(parse_modules, "b2c.modules", "nbd,a/b,vfat");
+        assert_eq!(m, ["nbd", "vfat"]);
+        assert_eq!(
+            r.errors,
+            ["b2c.modules: \"a/b\" is not a module name (letters, digits, '_' and '-')"]
+        );
+        let (m, _) = list(parse_insmods, "b2c.insmods", "/lib/modules/x.ko,y.ko");
+        assert_eq!(m, ["/lib/modules/x.ko", "y.ko"]);
+        let (m, r) = list(parse_insmods, "b2c.insmods", "a b.ko,y.ko");
+        assert_eq!(m, ["y.ko"]);
+        assert_eq!(
+            r.errors,
+            ["b2c.insmods: \"a b.ko\" is not a module file name"]
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Splitting a command line into `key[=value]` tokens, with the kernel's rules
-//! as b2c applied them (SPEC section 1, "Tokenising").
+//! as b2c applied them (docs/options.md, *Where options come from*).
 
 /// One `key[=value]` token of the command line, double quotes removed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! `b2c.minio` (S3 endpoints) and `b2c.volume` (SPEC section 5).
+//! `b2c.minio` (S3 endpoints) and `b2c.volume` (docs/options.md).
 
 use super::fields::{split_fields, FieldChecker, Report};
 use super::network::leading_name;
@@ -100,7 +100,7 @@ pub enum Condition {
     Changes,
 }
 
-/// The condition names, in SPEC order.
+/// The condition names, in the order docs/options.md lists them.
 pub const CONDITIONS: &[&str] = &[
     "pipeline_start",
     "container_start",
@@ -158,7 +158,7 @@ pub struct Volume {
     pub pull_from: Option<S3Location>,
     /// `push_to=`: push only.
     pub push_to: Option<S3Location>,
-    /// `pull_on=`: when to pull (at most `changes` alone, see SPEC).
+    /// `pull_on=`: when to pull (`changes` is dropped: it only applies to pushes).
     pub pull_on: Vec<Condition>,
     /// `push_on=`: when to push (`[Changes]` alone when `changes` was given).
     pub push_on: Vec<Condition>,
@@ -222,6 +222,7 @@ pub(crate) fn parse_minio(key: &str, value: &str, report: &mut Report) -> Option
         .collect();
     let alias = parts.first().copied().unwrap_or_default();
     let option = if is_identifier(alias) {
+        report.set_instance(alias);
         format!("{key}={alias}")
     } else {
         key.to_string()
@@ -234,7 +235,12 @@ pub(crate) fn parse_minio(key: &str, value: &str, report: &mut Report) -> Option
         return None;
     }
     let errors_before = report.errors.len();
-    if !is_identifier(alias) {
+    if alias.contains('@') {
+        // Fields in the wrong order put the URL, password included, here.
+        report.error(format!(
+            "{key}: the first field is not a valid alias (letters, digits, '_', '-' and '.'); not shown: it holds a '@', as a URL with a password does"
+        ));
+    } else if !is_identifier(alias) {
         report.error(format!(
             "{key}: \"{alias}\" is not a valid alias (letters, digits, '_', '-' and '.')"
         ));
@@ -261,7 +267,7 @@ pub(crate) fn parse_minio(key: &str, value: &str, report: &mut Report) -> Option
     })
 }
 
-const VOLUME_FIELDS: &[&str] = &[
+pub(crate) const VOLUME_FIELDS: &[&str] = &[
     "filesystem",
     "mirror",
     "pull_from",
@@ -282,21 +288,24 @@ fn parse_conditions(option: &str, field: &str, v: &str, report: &mut Report) -> 
     let mut out = Vec::new();
     for c in v.split('|').map(str::trim) {
         if c.is_empty() {
-            report.error(format!(
+            report.field(field).error(format!(
                 "{option}: {field} has an empty condition in \"{v}\""
             ));
             continue;
         }
         match Condition::parse(c) {
             Some(cond) if out.contains(&cond) => {
-                report.warn(format!("{option}: {field} lists \"{c}\" twice"));
+                report
+                    .field(field)
+                    .warn(format!("{option}: {field} lists \"{c}\" twice"));
             }
             Some(cond) => out.push(cond),
             None => {
-                let hint = closest(c, CONDITIONS)
+                let suggestion = closest(c, CONDITIONS);
+                let hint = suggestion
                     .map(|s| format!(" (did you mean \"{s}\"?)"))
                     .unwrap_or_default();
-                report.error(format!(
+                report.field(field).suggest(suggestion).error(format!(
                     "{option}: {field} has an unknown condition \"{c}\"{hint}; accepted: {}",
                     CONDITIONS.join(", ")
                 ));
@@ -310,23 +319,28 @@ fn check_encrypt_key(option: &str, key: &str, report: &mut Report) {
     let raw_ok = key.len() == SSEC_KEY_LEN;
     let b64_ok = decode_base64(key).is_some_and(|k| k.len() == SSEC_KEY_LEN);
     if !raw_ok && !b64_ok {
-        report.error(format!(
+        report.field("encrypt_key").error(format!(
             "{option}: encrypt_key must be {SSEC_KEY_LEN} bytes, or base64 of {SSEC_KEY_LEN} bytes (its value is not shown)"
         ));
     }
 }
 
+/// A command that prints a valid `fscrypt_key`.
+const MAKE_FSCRYPT_KEY: &str = "head -c 64 /dev/urandom | base64 -w0";
+
 fn check_fscrypt_key(option: &str, key: &str, report: &mut Report) {
-    match decode_base64(key) {
-        None => report.error(format!(
-            "{option}: fscrypt_key is not valid base64 (its value is not shown)"
-        )),
-        Some(k) if k.len() != FSCRYPT_KEY_LEN => report.error(format!(
-            "{option}: fscrypt_key must decode to {FSCRYPT_KEY_LEN} bytes, it decodes to {} (make one with: head -c 64 /dev/urandom | base64 -w0)",
+    let msg = match decode_base64(key) {
+        None => format!("{option}: fscrypt_key is not valid base64 (its value is not shown)"),
+        Some(k) if k.len() != FSCRYPT_KEY_LEN => format!(
+            "{option}: fscrypt_key must decode to {FSCRYPT_KEY_LEN} bytes, it decodes to {} (make one with: {MAKE_FSCRYPT_KEY})",
             k.len()
-        )),
-        Some(_) => {}
-    }
+        ),
+        Some(_) => return,
+    };
+    report
+        .field("fscrypt_key")
+        .suggest(Some(format!("make one with: {MAKE_FSCRYPT_KEY}")))
+        .error(msg);
 }
 
 /// Parses `b2c.volume=NAME[,field...]`. References to `b2c.minio` aliases and
@@ -340,6 +354,7 @@ pub(crate) fn parse_volume(key: &str, value: &str, report: &mut Report) -> Optio
         ));
         return None;
     }
+    report.set_instance(name);
     let option = format!("{key}={name}");
     let has_secret = fields[1..]
         .iter()
@@ -382,7 +397,7 @@ pub(crate) fn parse_volume(key: &str, value: &str, report: &mut Report) -> Optio
                         if is_identifier(v) {
                             vol.filesystem = Some(v.to_string());
                         } else {
-                            report.error(format!(
+                            report.field(fname).error(format!(
                                 "{option}: filesystem \"{v}\" is not a valid filesystem name"
                             ));
                         }
@@ -391,7 +406,7 @@ pub(crate) fn parse_volume(key: &str, value: &str, report: &mut Report) -> Optio
                         Ok(l) if fname == "mirror" => vol.mirror = Some(l),
                         Ok(l) if fname == "pull_from" => vol.pull_from = Some(l),
                         Ok(l) => vol.push_to = Some(l),
-                        Err(e) => report.error(format!("{option}: {fname} {e}")),
+                        Err(e) => report.field(fname).error(format!("{option}: {fname} {e}")),
                     },
                     "pull_on" => vol.pull_on = parse_conditions(&option, fname, v, report),
                     "push_on" => vol.push_on = parse_conditions(&option, fname, v, report),
@@ -406,7 +421,7 @@ pub(crate) fn parse_volume(key: &str, value: &str, report: &mut Report) -> Optio
                     _ => match v {
                         "never" => vol.expiration = Expiration::Never,
                         "pipeline_end" => vol.expiration = Expiration::PipelineEnd,
-                        other => report.error(format!(
+                        other => report.field(fname).error(format!(
                             "{option}: expiration \"{other}\" is not never or pipeline_end"
                         )),
                     },
@@ -416,17 +431,19 @@ pub(crate) fn parse_volume(key: &str, value: &str, report: &mut Report) -> Optio
         }
     }
     if vol.mirror.is_some() && vol.pull_from.is_some() {
-        report.error(format!(
+        report.field("pull_from").error(format!(
             "{option}: mirror and pull_from cannot both be given (mirror already pulls)"
         ));
     }
     if vol.mirror.is_some() && vol.push_to.is_some() {
-        report.error(format!(
+        report.field("push_to").error(format!(
             "{option}: mirror and push_to cannot both be given (mirror already pushes)"
         ));
     }
     if vol.fscrypt_reset_key && vol.fscrypt_key.is_none() {
-        report.error(format!("{option}: fscrypt_reset_key needs fscrypt_key=KEY"));
+        report
+            .field("fscrypt_reset_key")
+            .error(format!("{option}: fscrypt_reset_key needs fscrypt_key=KEY"));
     }
     if report.errors.len() > errors_before {
         return None;
@@ -438,7 +455,7 @@ pub(crate) fn parse_volume(key: &str, value: &str, report: &mut Report) -> Optio
 /// Warnings about transfers that cannot happen or conditions that are ignored.
 fn check_transfers(option: &str, vol: &mut Volume, report: &mut Report) {
     if vol.pull_on.contains(&Condition::Changes) {
-        report.warn(format!(
+        report.field("pull_on").warn(format!(
             "{option}: pull_on=changes is ignored (changes only applies to push_on)"
         ));
         vol.pull_on.retain(|c| *c != Condition::Changes);
@@ -450,7 +467,7 @@ fn check_transfers(option: &str, vol: &mut Volume, report: &mut Report) {
             .filter(|c| **c != Condition::Changes)
             .map(|c| c.as_str())
             .collect();
-        report.warn(format!(
+        report.field("push_on").warn(format!(
             "{option}: push_on has \"changes\", so {} ignored (changes already pushes continuously and once at pipeline end)",
             match others.as_slice() {
                 [one] => format!("\"{one}\" is"),
@@ -462,39 +479,38 @@ fn check_transfers(option: &str, vol: &mut Volume, report: &mut Report) {
     let can_pull = vol.pull_source().is_some();
     let can_push = vol.push_destination().is_some();
     if !vol.pull_on.is_empty() && !can_pull {
-        report.warn(format!(
+        report.field("pull_on").warn(format!(
             "{option}: pull_on is given but there is no mirror or pull_from: nothing is pulled"
         ));
     }
     if !vol.push_on.is_empty() && !can_push {
-        report.warn(format!(
+        report.field("push_on").warn(format!(
             "{option}: push_on is given but there is no mirror or push_to: nothing is pushed"
         ));
     }
     if vol.mirror.is_some() && vol.pull_on.is_empty() && vol.push_on.is_empty() {
-        report.warn(format!(
+        report.field("mirror").warn(format!(
             "{option}: mirror is given but neither pull_on nor push_on: nothing is transferred"
         ));
     }
     if vol.pull_from.is_some() && vol.pull_on.is_empty() {
-        report.warn(format!(
+        report.field("pull_from").warn(format!(
             "{option}: pull_from is given but not pull_on: nothing is pulled"
         ));
     }
     if vol.push_to.is_some() && vol.push_on.is_empty() {
-        report.warn(format!(
+        report.field("push_to").warn(format!(
             "{option}: push_to is given but not push_on: nothing is pushed"
         ));
     }
     if vol.encrypt_key.is_some() && !can_pull && !can_push {
-        report.warn(format!(
+        report.field("encrypt_key").warn(format!(
             "{option}: encrypt_key has no effect without mirror, pull_from or push_to"
         ));
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -561,28 +577,44 @@ mod tests {
             e("v,mirror=job"),
             ["b2c.volume=v: mirror \"job\" is not ALIAS/BUCKET[/PREFIX]"]
         );
-        assert!(e("v,mirror=job/Bu ck")[0].contains("not a valid bucket name"));
+        assert!(e("v,mirror=job/Bu ck")[0]
+            .message
+            .contains("not a valid bucket name"));
         assert_eq!(
             e("v,expiration=soon"),
             ["b2c.volume=v: expiration \"soon\" is not never or pipeline_end"]
         );
         assert!(e("v,mirror=a/b,pull_from=a/c")[0]
+            .message
             .contains("mirror and pull_from cannot both be given"));
-        assert!(e("v,mirror=a/b,push_to=a/c")[0].contains("mirror and push_to"));
+        assert!(e("v,mirror=a/b,push_to=a/c")[0]
+            .message
+            .contains("mirror and push_to"));
         assert_eq!(
             e("v,fscrypt_reset_key"),
             ["b2c.volume=v: fscrypt_reset_key needs fscrypt_key=KEY"]
         );
-        assert!(e("v,fscrypt_key=!!!")[0].contains("fscrypt_key is not valid base64"));
-        assert!(e("v,fscrypt_key=AAAA")[0].contains("must decode to 64 bytes, it decodes to 3"));
-        assert!(e("v,encrypt_key=short")[0].contains("encrypt_key must be 32 bytes"));
+        assert!(e("v,fscrypt_key=!!!")[0]
+            .message
+            .contains("fscrypt_key is not valid base64"));
+        assert!(e("v,fscrypt_key=AAAA")[0]
+            .message
+            .contains("must decode to 64 bytes, it decodes to 3"));
+        assert!(e("v,encrypt_key=short")[0]
+            .message
+            .contains("encrypt_key must be 32 bytes"));
         assert!(e("v,push_on=pipeline_end,push_on=changes")[0]
+            .message
             .contains("\"push_on\" is given more than once"));
-        assert!(e("v,overwrite=yes")[0].contains("\"overwrite\" is a flag"));
-        assert!(e("v,exclude=")[0].contains("empty value"));
-        assert!(e("v,pull_on=|")[0].contains("empty condition"));
-        assert!(e("-v")[0].contains("not a valid volume name"));
-        assert!(e("mirror=a/b")[0].contains("first field must be the volume name"));
+        assert!(e("v,overwrite=yes")[0]
+            .message
+            .contains("\"overwrite\" is a flag"));
+        assert!(e("v,exclude=")[0].message.contains("empty value"));
+        assert!(e("v,pull_on=|")[0].message.contains("empty condition"));
+        assert!(e("-v")[0].message.contains("not a valid volume name"));
+        assert!(e("mirror=a/b")[0]
+            .message
+            .contains("first field must be the volume name"));
     }
 
     #[test]
@@ -592,17 +624,33 @@ mod tests {
             w("v,expire=never"),
             ["b2c.volume=v: unknown field \"expire\" ignored; accepted fields: filesystem, mirror, pull_from, push_to, pull_on, push_on, overwrite, remove, exclude, preserve, encrypt_key, expiration, fscrypt_key, fscrypt_reset_key"]
         );
-        assert!(w("v,overwrit")[0].contains("did you mean \"overwrite\"?"));
-        assert!(w("v,pull_on=changes,mirror=a/b")[0].contains("pull_on=changes is ignored"));
-        assert!(w("v,push_on=pipeline_end")[0].contains("nothing is pushed"));
-        assert!(w("v,mirror=a/b")[0].contains("nothing is transferred"));
-        assert!(w("v,pull_from=a/b")[0].contains("not pull_on"));
-        assert!(w("v,push_on=pipeline_end|pipeline_end,push_to=a/b")[0].contains("twice"));
+        assert!(w("v,overwrit")[0]
+            .message
+            .contains("did you mean \"overwrite\"?"));
+        assert!(w("v,pull_on=changes,mirror=a/b")[0]
+            .message
+            .contains("pull_on=changes is ignored"));
+        assert!(w("v,push_on=pipeline_end")[0]
+            .message
+            .contains("nothing is pushed"));
+        assert!(w("v,mirror=a/b")[0]
+            .message
+            .contains("nothing is transferred"));
+        assert!(w("v,pull_from=a/b")[0].message.contains("not pull_on"));
+        assert!(w("v,push_on=pipeline_end|pipeline_end,push_to=a/b")[0]
+            .message
+            .contains("twice"));
         let ws = w("v,push_on=changes|container_end|pipeline_end,mirror=a/b");
-        assert!(ws[0].contains("\"container_end|pipeline_end\" are ignored"));
+        assert!(ws[0]
+            .message
+            .contains("\"container_end|pipeline_end\" are ignored"));
         let ws = w("v,encrypt_key=0123456789abcdef0123456789abcdef,zzz");
-        assert!(ws.iter().any(|w| w.contains("unknown field number 3")));
-        assert!(ws.iter().any(|w| w.contains("encrypt_key has no effect")));
+        assert!(ws
+            .iter()
+            .any(|w| w.message.contains("unknown field number 3")));
+        assert!(ws
+            .iter()
+            .any(|w| w.message.contains("encrypt_key has no effect")));
     }
 
     #[test]
@@ -637,8 +685,10 @@ mod tests {
             e("job,http://x,K,"),
             ["b2c.minio=job: SECRET_KEY (fourth field) is empty"]
         );
-        assert!(e("j/b,http://x,K,S")[0].contains("is not a valid alias"));
+        assert!(e("j/b,http://x,K,S")[0]
+            .message
+            .contains("is not a valid alias"));
         let errs = e("job,http://x,K3Y,S3C,RET");
-        assert!(!errs[0].contains("K3Y") && !errs[0].contains("S3C"));
+        assert!(!errs[0].message.contains("K3Y") && !errs[0].message.contains("S3C"));
     }
 }

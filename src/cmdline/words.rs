@@ -104,8 +104,30 @@ pub fn shell_quote(word: &str) -> String {
     }
 }
 
+/// [`split_words`] for an option's value that must hold at least one word:
+/// an error naming `key` (and `empty`, what is missing) otherwise.
+pub(crate) fn split_option(
+    key: &str,
+    value: &str,
+    empty: &str,
+    report: &mut super::fields::Report,
+) -> Option<Vec<String>> {
+    match split_words(value) {
+        Err(e) => {
+            // A credential inside the value is never shown.
+            let shown = super::mask::container_text(value);
+            report.error(format!("{key}: {e} in \"{shown}\""));
+            None
+        }
+        Ok(words) if words.is_empty() => {
+            report.error(format!("{key}: {empty}"));
+            None
+        }
+        Ok(words) => Some(words),
+    }
+}
+
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

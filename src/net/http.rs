@@ -188,8 +188,8 @@ pub fn bypasses_proxy(host: &str, no: &[String]) -> bool {
     })
 }
 
-/// The proxy for `url`, if any.
-fn proxy_for<'p>(url: &Url, proxy: Option<&'p Proxy>) -> Option<&'p Url> {
+/// The proxy for `url`, if any (also used by the S3 client).
+pub(crate) fn proxy_for<'p>(url: &Url, proxy: Option<&'p Proxy>) -> Option<&'p Url> {
     let p = proxy?;
     if bypasses_proxy(&url.host, &p.no) {
         return None;
@@ -201,16 +201,17 @@ fn proxy_for<'p>(url: &Url, proxy: Option<&'p Proxy>) -> Option<&'p Url> {
     }
 }
 
-/// Replaces every secret of `url` and `proxy` found in `text` by `***`.
+/// Replaces every secret of `url` and `proxy` found in `text` by `***`,
+/// and escapes control characters (the text may quote the server).
 fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
+    let mut out = crate::cmdline::escape_controls(text);
     for s in secrets.iter().filter(|s| !s.is_empty()) {
         out = out.replace(s, crate::cmdline::MASK);
     }
     out
 }
 
-fn load_roots(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+pub(crate) fn load_roots(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
     let pem = std::fs::read(path).map_err(|e| e.to_string())?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
@@ -326,15 +327,27 @@ fn fetch_blocking(
         if attempt > 1 {
             std::thread::sleep(opts.retry_delay);
         }
-        match try_once(
-            &agent,
-            &target,
-            auth.as_deref(),
-            url,
-            opts,
-            tries,
-            &secret_refs,
-        ) {
+        // ureq 3.5.2 panics on some malformed answers (a redirect whose
+        // chunked body ends early): a failed try, not a failed task.
+        let once = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            try_once(
+                &agent,
+                &target,
+                auth.as_deref(),
+                url,
+                opts,
+                tries,
+                &secret_refs,
+            )
+        }))
+        .unwrap_or_else(|_| {
+            Err(TryError::Retry(FetchError::Transport {
+                url: shown.clone(),
+                tries,
+                reason: "the HTTP library failed on a malformed answer".to_string(),
+            }))
+        });
+        match once {
             Ok(body) => return Ok(body),
             Err(TryError::Fatal(e)) => return Err(e),
             Err(TryError::Retry(e)) => {
@@ -439,7 +452,6 @@ fn describe(e: &ureq::Error) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -680,6 +692,67 @@ mod tests {
             e.to_string(),
             format!("cannot download http://127.0.0.1:{port}/slow: no complete answer within 300ms (2 tries)")
         );
+    }
+
+    #[tokio::test]
+    async fn server_text_in_errors_is_escaped() {
+        // Found by fuzzing: ureq quotes a malformed Location header, which
+        // reached the console with its control characters (httparse lets
+        // tabs and bytes over 0x7f through).
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(stream);
+            read_head(&mut r);
+            let _ = r.get_mut().write_all(
+                b"HTTP/1.1 302 Found\r\nLocation: http:/\xc8x\xc2\x9b2J\tB2C\r\nContent-Length: 0\r\n\r\n",
+            );
+        });
+        let opts = FetchOptions {
+            tries: 1,
+            ..quick()
+        };
+        let u = url(&format!("http://127.0.0.1:{port}/x"));
+        let e = fetch_with(&u, None, &opts).await.err().unwrap().to_string();
+        // U+009B is the one-character CSI of 8-bit terminals.
+        assert!(e.contains("x\\u{9b}2J\\tB2C"), "{e}");
+        assert!(!e.chars().any(char::is_control), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_panic_of_ureq_is_a_failed_try() {
+        // Found by fuzzing: ureq 3.5.2 panics ("remote to have signaled
+        // redirect") on a redirect whose chunked body ends after its last
+        // chunk's size line.
+        let (port, seen) = {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let seen = Arc::new(Mutex::new(0));
+            let count = seen.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming().take(2) {
+                    let mut r = BufReader::new(stream.unwrap());
+                    read_head(&mut r);
+                    *count.lock().unwrap() += 1;
+                    let _ = r.get_mut().write_all(
+                        b"HTTP/1.1 302 Found\r\nLocation: /y\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",
+                    );
+                }
+            });
+            (port, seen)
+        };
+        let opts = FetchOptions {
+            tries: 2,
+            ..quick()
+        };
+        let u = url(&format!("http://127.0.0.1:{port}/x"));
+        let e = fetch_with(&u, None, &opts).await.err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!("cannot download http://127.0.0.1:{port}/x (2 tries): the HTTP library failed on a malformed answer")
+        );
+        assert_eq!(*seen.lock().unwrap(), 2, "tried again");
     }
 
     #[tokio::test]

@@ -14,6 +14,41 @@ use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{AddressMessageBuilder, Handle, LinkUnspec, RouteMessageBuilder};
 use tokio::time::Instant;
 
+/// How often [`wait_for`] looks again.
+const LINK_POLL: Duration = Duration::from_millis(100);
+
+/// Calls `look` every 100 ms until it finds something (interfaces that
+/// appear late: drivers still probing), at most `timeout`: `Ok(None)` when
+/// it found nothing in time. The one way the network code waits for links.
+pub async fn wait_for<T, Fut>(
+    timeout: Duration,
+    mut look: impl FnMut() -> Fut,
+) -> Result<Option<T>, LinkError>
+where
+    Fut: std::future::Future<Output = Result<Option<T>, LinkError>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = look().await? {
+            return Ok(Some(found));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(LINK_POLL).await;
+    }
+}
+
+/// Sets `lo` up with 127.0.0.1/8 (see [`Netlink::loopback_up`]).
+pub async fn loopback_up(nl: &Netlink) -> Result<(), LinkError> {
+    nl.loopback_up().await
+}
+
+/// The names of `links`, for messages.
+pub fn names(links: &[Link]) -> Vec<String> {
+    links.iter().map(|l| l.name.clone()).collect()
+}
+
 /// A failed netlink operation.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -151,6 +186,16 @@ impl Netlink {
             links.push(Link::from_message(&msg));
         }
         Ok(links)
+    }
+
+    /// Sets `lo` up with 127.0.0.1/8.
+    pub async fn loopback_up(&self) -> Result<(), LinkError> {
+        let lo = self
+            .link_by_name("lo")
+            .await?
+            .ok_or_else(|| LinkError::NotFound("lo".into()))?;
+        self.set_up(&lo).await?;
+        self.add_address(&lo, Ipv4Addr::LOCALHOST, 8).await
     }
 
     /// The link with that name, or `None` if there is none.
@@ -354,7 +399,6 @@ pub fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix_len: u8) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -392,5 +436,35 @@ mod tests {
         assert!(same_subnet(a, Ipv4Addr::new(10, 9, 9, 9), 8));
         assert!(same_subnet(a, Ipv4Addr::new(1, 2, 3, 4), 0));
         assert!(!same_subnet(a, Ipv4Addr::new(10, 0, 0, 6), 32));
+    }
+
+    #[test]
+    fn waits_until_found_or_the_limit() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut looks = 0;
+            let found = wait_for(Duration::from_secs(5), || {
+                looks += 1;
+                let n = looks;
+                async move { Ok((n == 3).then_some(n)) }
+            })
+            .await
+            .unwrap();
+            assert_eq!(found, Some(3));
+            let start = Instant::now();
+            let none = wait_for(Duration::from_millis(250), || async { Ok(None::<u8>) })
+                .await
+                .unwrap();
+            assert_eq!(none, None);
+            assert!(start.elapsed() >= Duration::from_millis(250));
+            let failed = wait_for(Duration::from_secs(5), || async {
+                Err::<Option<u8>, _>(LinkError::NotFound("eth9".into()))
+            })
+            .await;
+            assert!(matches!(failed, Err(LinkError::NotFound(_))));
+        });
     }
 }

@@ -118,7 +118,6 @@ pub fn udp_payload_to_port(packet: &[u8], port: u16) -> Option<&[u8]> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,19 +1,17 @@
-//! The network step of the boot: SPEC section 3's priority between
-//! `b2c.iface` lines, the kernel's `ip=` and DHCP on every Ethernet interface.
+//! The network step of the boot: the priority between `b2c.iface` lines,
+//! the kernel's `ip=` and DHCP on every Ethernet interface (docs/options.md,
+//! *Network*).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::link::{Link, Netlink};
-use super::{
-    bring_up, enable_ipv4_forwarding, join, loopback_up, parse_pnp, write_resolv_conf,
-    InterfaceStatus, NetError, NetOptions, NetSummary,
-};
+use super::kernel_ip::{self, Action, KernelIp, Mode, Observed};
+use super::link::{names, wait_for, Link, Netlink};
+use super::{bring_up, join, write_resolv_conf, InterfaceStatus, NetError, NetOptions, NetSummary};
 use crate::cmdline::{Config, Iface};
 
 /// Settings of [`setup_with`]; [`setup`] uses the defaults.
@@ -43,7 +41,8 @@ impl Default for SetupOptions {
 pub enum NetSource {
     /// `b2c.iface` lines.
     Iface,
-    /// `ip=` on the kernel command line (the kernel configured the address).
+    /// `ip=` on the kernel command line (configured by the kernel, or by
+    /// the init from its value).
     KernelIp,
     /// DHCP on every Ethernet interface (nothing was said).
     Dhcp,
@@ -104,15 +103,27 @@ pub struct NetSetup {
     pub nameservers: Vec<IpAddr>,
     /// Whether IPv4 forwarding was enabled.
     pub forwarding: bool,
+    /// `ip=`'s host name (used unless `b2c.hostname` is given).
+    pub hostname: Option<String>,
+    /// `ip=`'s NTP server.
+    pub ntp: Option<Ipv4Addr>,
 }
 
 impl NetSetup {
     /// NTP servers offered by DHCP (the primary interface's first).
     pub fn ntp_servers(&self) -> Vec<Ipv4Addr> {
-        self.dhcp
+        let mut servers: Vec<Ipv4Addr> = self.ntp.into_iter().collect();
+        for s in self
+            .dhcp
             .as_ref()
             .map(NetSummary::ntp_servers)
             .unwrap_or_default()
+        {
+            if !servers.contains(&s) {
+                servers.push(s);
+            }
+        }
+        servers
     }
 
     /// One line per configured item, for the console.
@@ -161,7 +172,7 @@ fn dhcp_routes(s: &NetSetup) -> bool {
     !s.statics.iter().any(|st| st.gateway.is_some())
 }
 
-/// Brings the network up from the parsed command line (see SPEC section 3),
+/// Brings the network up from the parsed command line (docs/options.md, *Network*),
 /// with the default paths and a 10 s limit. Logs what it configures; the
 /// returned [`NetSetup`] says it again (and keeps the DHCP clients, which
 /// renew their leases for as long as the machine runs).
@@ -174,13 +185,14 @@ pub async fn setup_with(config: &Config, opts: &SetupOptions) -> Result<NetSetup
     if !config.ifaces.is_empty() {
         return setup_ifaces(&config.ifaces, opts).await;
     }
-    if let Some(ip) = config
-        .kernel_ip
-        .as_deref()
-        .filter(|ip| !matches!(*ip, "off" | "none"))
-    {
+    if let Some(ip) = config.kernel_ip.as_deref() {
         return setup_kernel_ip(ip, opts).await;
     }
+    setup_dhcp(opts, NetSource::Dhcp).await
+}
+
+/// DHCP on every Ethernet interface.
+async fn setup_dhcp(opts: &SetupOptions, source: NetSource) -> Result<NetSetup, NetError> {
     let nl = Netlink::connect()?;
     lo_up(&nl).await;
     let summary = bring_up(&NetOptions {
@@ -192,19 +204,26 @@ pub async fn setup_with(config: &Config, opts: &SetupOptions) -> Result<NetSetup
     let mut nameservers: Vec<IpAddr> = summary.primary.dns.iter().map(|a| (*a).into()).collect();
     nameservers.dedup();
     Ok(NetSetup {
-        source: NetSource::Dhcp,
+        source,
         dhcp: Some(summary),
         statics: Vec::new(),
         kernel_addresses: Vec::new(),
         nameservers,
         forwarding: false,
+        hostname: None,
+        ntp: None,
     })
 }
 
 async fn lo_up(nl: &Netlink) {
-    if let Err(e) = loopback_up(nl).await {
+    if let Err(e) = nl.loopback_up().await {
         warn!("lo: {e}");
     }
+}
+
+/// Enables IPv4 forwarding (`b2c.iface=...,forward`).
+pub fn enable_ipv4_forwarding() -> std::io::Result<()> {
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "1\n")
 }
 
 fn option_name(iface: &Iface) -> String {
@@ -269,32 +288,31 @@ fn plan(iface: &Iface) -> Result<Plan, NetError> {
 /// missing ones and those present.
 async fn wait_links(
     nl: &Netlink,
-    names: &[String],
+    wanted: &[String],
     timeout: Duration,
 ) -> Result<Vec<Link>, NetError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let links = nl.links().await?;
-        let mut found = Vec::new();
-        let mut missing = Vec::new();
-        for name in names {
-            match links.iter().find(|l| &l.name == name) {
-                Some(l) => found.push(l.clone()),
-                None => missing.push(name.clone()),
-            }
-        }
-        if missing.is_empty() {
-            return Ok(found);
-        }
-        if Instant::now() >= deadline {
-            return Err(NetError::MissingInterface {
-                missing,
-                present: links.into_iter().map(|l| l.name).collect(),
-                timeout,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let all_there = || async {
+        let found: Vec<Link> = nl
+            .links()
+            .await?
+            .into_iter()
+            .filter(|l| wanted.contains(&l.name))
+            .collect();
+        Ok((found.len() == wanted.len()).then_some(found))
+    };
+    if let Some(links) = wait_for(timeout, all_there).await? {
+        return Ok(links);
     }
+    let links = nl.links().await?;
+    Err(NetError::MissingInterface {
+        missing: wanted
+            .iter()
+            .filter(|w| !links.iter().any(|l| &l.name == *w))
+            .cloned()
+            .collect(),
+        present: names(&links),
+        timeout,
+    })
 }
 
 async fn setup_ifaces(ifaces: &[Iface], opts: &SetupOptions) -> Result<NetSetup, NetError> {
@@ -412,72 +430,191 @@ async fn setup_ifaces(ifaces: &[Iface], opts: &SetupOptions) -> Result<NetSetup,
         kernel_addresses: Vec::new(),
         nameservers,
         forwarding,
+        hostname: None,
+        ntp: None,
     })
 }
 
-async fn setup_kernel_ip(ip: &str, opts: &SetupOptions) -> Result<NetSetup, NetError> {
+/// `ip=` on the kernel command line, whether or not the kernel has IP
+/// autoconfiguration (Debian's has not): what the kernel already configured
+/// is kept (resolv.conf is written from `/proc/net/pnp`); otherwise the init
+/// applies the value itself, a static address or DHCP (see
+/// [`kernel_ip::plan`]). `ip=off` and `ip=none` ask the kernel for nothing:
+/// DHCP on every Ethernet interface, as without `ip=`.
+async fn setup_kernel_ip(value: &str, opts: &SetupOptions) -> Result<NetSetup, NetError> {
+    let ip = match KernelIp::parse(value) {
+        Ok(ip) => ip,
+        Err(e) => {
+            // The parser already dropped such a value with a warning.
+            warn!("{e}: DHCP on every Ethernet interface instead");
+            return setup_dhcp(opts, NetSource::Dhcp).await;
+        }
+    };
+    if ip.mode == Mode::Off {
+        info!("ip={value}: no configuration asked of the kernel: DHCP on every Ethernet interface");
+        return setup_dhcp(opts, NetSource::Dhcp).await;
+    }
     let nl = Netlink::connect()?;
     lo_up(&nl).await;
     let links = nl.links().await?;
-    let mut kernel_addresses = Vec::new();
+    let mut addresses = Vec::new();
     for link in links.iter().filter(|l| !l.loopback) {
         for (addr, prefix) in nl.ipv4_addresses(link).await? {
-            info!(
-                "{}: {addr}/{prefix} (configured by the kernel, ip={ip})",
-                link.name
-            );
-            kernel_addresses.push((link.name.clone(), addr, prefix));
+            addresses.push((link.name.clone(), addr, prefix));
         }
     }
-    if kernel_addresses.is_empty() {
-        return Err(NetError::KernelIp {
-            ip: ip.to_string(),
-            present: links.into_iter().map(|l| l.name).collect(),
-        });
+    let interfaces: Vec<String> = links
+        .iter()
+        .filter(|l| l.is_dhcp_candidate())
+        .map(|l| l.name.clone())
+        .collect();
+    let pnp = std::fs::read_to_string(&opts.pnp).ok();
+    let plan = kernel_ip::plan(
+        &ip,
+        &Observed {
+            pnp: pnp.as_deref(),
+            interfaces: &interfaces,
+            addresses: &addresses,
+        },
+    )
+    .map_err(|e| NetError::KernelIpValue(Box::new(e)))?;
+    for note in &plan.notes {
+        info!("{note}");
     }
-    let mut nameservers = Vec::new();
-    match std::fs::read_to_string(&opts.pnp) {
-        Ok(text) => {
-            let pnp = parse_pnp(&text);
-            nameservers = pnp.nameservers.clone();
-            let search: Vec<String> = pnp.domain.iter().cloned().collect();
-            write_resolv_conf(
-                &opts.resolv_conf,
-                "kernel ip= configuration",
-                &nameservers,
-                &search,
-            )
-            .map_err(|source| NetError::ResolvConf {
-                path: opts.resolv_conf.clone(),
-                source,
-            })?;
+    info!("ip={value}: {}", plan.action);
+    let mut setup = match plan.action {
+        // Mode::Off returned above.
+        Action::Nothing => return setup_dhcp(opts, NetSource::Dhcp).await,
+        Action::KernelDone {
+            addresses,
+            nameservers,
+            domain,
+        } => {
+            let search: Vec<String> = domain.into_iter().collect();
+            write_resolv(opts, "kernel ip= configuration", &nameservers, &search)?;
             if nameservers.is_empty() {
-                warn!(
-                    "ip={ip}: the kernel got no nameserver ({}): names will not resolve",
-                    opts.pnp.display()
-                );
-            } else {
-                info!("Nameservers: {}", join(&nameservers));
+                warn!("ip={value}: no nameserver (neither the kernel's nor ip='s): names will not resolve");
+            }
+            NetSetup {
+                source: NetSource::KernelIp,
+                dhcp: None,
+                statics: Vec::new(),
+                kernel_addresses: addresses,
+                nameservers,
+                forwarding: false,
+                hostname: None,
+                ntp: None,
             }
         }
-        Err(e) => warn!(
-            "ip={ip}: cannot read {} ({e}): {} not written",
-            opts.pnp.display(),
-            opts.resolv_conf.display()
-        ),
-    }
-    Ok(NetSetup {
-        source: NetSource::KernelIp,
-        dhcp: None,
-        statics: Vec::new(),
-        kernel_addresses,
-        nameservers,
-        forwarding: false,
+        Action::Static {
+            device,
+            address,
+            prefix,
+            gateway,
+            nameservers,
+        } => {
+            let links = wait_links(&nl, std::slice::from_ref(&device), opts.timeout).await?;
+            let Some(link) = links.first() else {
+                return Err(NetError::KernelIp {
+                    ip: value.to_string(),
+                    present: names(&nl.links().await?),
+                });
+            };
+            nl.set_up(link).await?;
+            nl.add_address(link, address, prefix).await?;
+            if let Some(gw) = gateway {
+                nl.replace_default_route(link, gw).await?;
+            }
+            let s = StaticIface {
+                name: device,
+                address: Some((address, prefix)),
+                gateway,
+                routes: Vec::new(),
+            };
+            info!("{s}");
+            if !nameservers.is_empty() {
+                write_resolv(opts, "kernel ip= (static)", &nameservers, &[])?;
+                info!("Nameservers: {}", join(&nameservers));
+            }
+            NetSetup {
+                source: NetSource::KernelIp,
+                dhcp: None,
+                statics: vec![s],
+                kernel_addresses: Vec::new(),
+                nameservers,
+                forwarding: false,
+                hostname: None,
+                ntp: None,
+            }
+        }
+        Action::Dhcp {
+            interfaces,
+            gateway,
+            nameservers: extra,
+            client_id: _,
+        } => {
+            let summary = bring_up(&NetOptions {
+                timeout: opts.timeout,
+                resolv_conf: opts.resolv_conf.clone(),
+                interfaces,
+                extra_nameservers: extra.clone(),
+                default_route: gateway.is_none(),
+            })
+            .await?;
+            let mut statics = Vec::new();
+            if let Some(gw) = gateway {
+                let primary = summary.primary.interface.clone();
+                if let Some(link) = nl.link_by_name(&primary).await? {
+                    nl.replace_default_route(&link, gw).await?;
+                    let s = StaticIface {
+                        name: primary,
+                        address: None,
+                        gateway: Some(gw),
+                        routes: Vec::new(),
+                    };
+                    info!("{s}");
+                    statics.push(s);
+                }
+            }
+            let mut nameservers = extra;
+            for d in &summary.primary.dns {
+                let d = IpAddr::V4(*d);
+                if !nameservers.contains(&d) {
+                    nameservers.push(d);
+                }
+            }
+            NetSetup {
+                source: NetSource::KernelIp,
+                dhcp: Some(summary),
+                statics,
+                kernel_addresses: Vec::new(),
+                nameservers,
+                forwarding: false,
+                hostname: None,
+                ntp: None,
+            }
+        }
+    };
+    setup.hostname = plan.hostname;
+    setup.ntp = plan.ntp;
+    Ok(setup)
+}
+
+fn write_resolv(
+    opts: &SetupOptions,
+    source: &str,
+    nameservers: &[IpAddr],
+    search: &[String],
+) -> Result<(), NetError> {
+    write_resolv_conf(&opts.resolv_conf, source, nameservers, search).map_err(|source| {
+        NetError::ResolvConf {
+            path: opts.resolv_conf.clone(),
+            source,
+        }
     })
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::cmdline::{Cidr, Route};
@@ -553,6 +690,8 @@ mod tests {
             kernel_addresses: Vec::new(),
             nameservers: vec!["10.6.0.3".parse().unwrap()],
             forwarding: true,
+            hostname: None,
+            ntp: None,
         };
         assert_eq!(
             setup.describe(),

@@ -39,6 +39,11 @@ pub struct Disk {
     pub removable: bool,
     /// SCSI type 5 (CD/DVD) or an `sr` device.
     pub optical: bool,
+    /// An MTD (raw flash) block device: `mtdblockN`, or its parent is MTD.
+    pub mtd: bool,
+    /// `/sys/block/NAME/holders`: devices built on it (MD RAID members,
+    /// device-mapper, bcache backing devices...).
+    pub holders: Vec<String>,
     /// Its partitions, by number.
     pub partitions: Vec<Partition>,
 }
@@ -71,6 +76,17 @@ pub fn read_disk(sys_block: &Path, name: &str) -> Option<Disk> {
         })
         .collect();
     partitions.sort_by_key(|p| p.number);
+    let mut holders: Vec<String> = fs::read_dir(dir.join("holders"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    holders.sort();
+    let subsystem = fs::read_link(dir.join("device/subsystem"))
+        .ok()
+        .and_then(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()));
     Some(Disk {
         name: name.to_string(),
         size: sectors.saturating_mul(512),
@@ -78,6 +94,8 @@ pub fn read_disk(sys_block: &Path, name: &str) -> Option<Disk> {
         removable: flag("removable"),
         optical: name.starts_with("sr")
             || read_trimmed(&dir.join("device/type")).as_deref() == Some("5"),
+        mtd: name.starts_with("mtd") || subsystem.as_deref() == Some("mtd"),
+        holders,
         partitions,
     })
 }
@@ -100,23 +118,32 @@ pub fn list_disks(sys_block: &Path) -> Vec<Disk> {
 
 /// Why `auto` never looks at this disk at all, or `None` when it may.
 /// `nbds` are the NBD devices attached by `b2c.nbd` (the others are skipped).
-pub fn ignored_reason(disk: &Disk, nbds: &[String]) -> Option<&'static str> {
+pub fn ignored_reason(disk: &Disk, nbds: &[String]) -> Option<String> {
     let n = disk.name.as_str();
     let virtual_prefixes = ["loop", "ram", "zram", "dm-", "md", "fd"];
     if virtual_prefixes.iter().any(|p| n.starts_with(p)) {
-        return Some("a virtual device");
+        return Some("a virtual device".into());
     }
     if n.starts_with("nbd") && !nbds.iter().any(|d| d.trim_start_matches("/dev/") == n) {
-        return Some("an NBD device not attached by b2c.nbd");
+        return Some("an NBD device not attached by b2c.nbd".into());
+    }
+    if disk.mtd {
+        return Some("an MTD (raw flash) device".into());
     }
     if disk.optical {
-        return Some("an optical drive");
+        return Some("an optical drive".into());
     }
     if disk.read_only {
-        return Some("read-only");
+        return Some("read-only".into());
     }
     if disk.size == 0 {
-        return Some("empty (no medium)");
+        return Some("empty (no medium)".into());
+    }
+    if !disk.holders.is_empty() {
+        return Some(format!(
+            "in use by {} (a RAID, device-mapper or bcache device is built on it)",
+            disk.holders.join(", ")
+        ));
     }
     None
 }
@@ -259,7 +286,7 @@ where
     let tail_start = len.saturating_sub(1 << 20).max(head);
     dev.seek(SeekFrom::Start(tail_start))?;
     dev.write_all(&zeros[..(len - tail_start) as usize])?;
-    let mut gpt = gptman::GPT::new_from(dev, sector_size, super::swap::random_uuid())?;
+    let mut gpt = gptman::GPT::new_from(dev, sector_size, random_uuid())?;
     let align = (1 << 20) / sector_size;
     gpt.align = align;
     let first = gpt.header.first_usable_lba.div_ceil(align) * align;
@@ -269,7 +296,7 @@ where
     }
     gpt[1] = gptman::GPTPartitionEntry {
         partition_type_guid: LINUX_DATA_GUID,
-        unique_partition_guid: super::swap::random_uuid(),
+        unique_partition_guid: random_uuid(),
         starting_lba: first,
         ending_lba: last,
         attribute_bits: 0,
@@ -295,12 +322,44 @@ pub fn sector_size(disk: &str) -> u64 {
 
 nix::ioctl_none!(blkrrpart, 0x12, 95);
 
+/// Why a disk may be partitioned for the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    /// `auto` (or `reset`) picked it because it is blank: it is written only
+    /// if it is still blank once opened exclusively.
+    Blank,
+    /// The operator named it (`b2c.cache_device=/dev/DISK`): naming a disk
+    /// is consent to erase it.
+    Named,
+}
+
 /// Partitions `disk` for the cache, asks the kernel to re-read its table,
 /// and waits up to `limit` for partition 1 to appear. Returns it.
-pub fn partition_for_cache(disk: &str, limit: Duration) -> io::Result<Partition> {
+///
+/// The disk is opened exclusively (`O_EXCL`: the kernel refuses while it is
+/// mounted or claimed by RAID, device-mapper or swap); with
+/// [`Consent::Blank`], its blankness is checked again through that
+/// descriptor before anything is written.
+pub fn partition_for_cache(disk: &str, consent: Consent, limit: Duration) -> io::Result<Partition> {
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
     let path = Path::new("/dev").join(disk);
-    let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_EXCL)
+        .open(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("opening it exclusively: {e}")))?;
+    if consent == Consent::Blank {
+        if let Some(content) = probe::probe(&mut file)? {
+            return Err(io::Error::other(format!(
+                "it is not blank any more ({content}): not written"
+            )));
+        }
+        if let Some(why) = probe::data_outside_signatures(&mut file)? {
+            return Err(io::Error::other(format!("{why}: not written")));
+        }
+    }
     write_cache_gpt(&mut file, sector_size(disk))
         .map_err(|e| io::Error::other(format!("writing the partition table: {e}")))?;
     file.sync_all()?;
@@ -330,8 +389,19 @@ pub fn partition_for_cache(disk: &str, limit: Duration) -> io::Result<Partition>
     }
 }
 
+/// A random version-4 UUID (from the kernel's generator).
+pub fn random_uuid() -> [u8; 16] {
+    let mut uuid = [0u8; 16];
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap_or_default();
+    let hex: Vec<u8> = text.trim().bytes().filter(u8::is_ascii_hexdigit).collect();
+    for (i, pair) in hex.chunks(2).take(16).enumerate() {
+        let s = std::str::from_utf8(pair).unwrap_or("0");
+        uuid[i] = u8::from_str_radix(s, 16).unwrap_or(0);
+    }
+    uuid
+}
+
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -362,9 +432,18 @@ mod tests {
         fake_sys(&tmp, "loop0", &[("size", "0")]);
         fake_sys(&tmp, "nbd0", &[("size", "100")]);
         fake_sys(&tmp, "vdb", &[("size", "100"), ("ro", "1")]);
+        fake_sys(&tmp, "vdc", &[("size", "100"), ("holders/md127", "")]);
+        fake_sys(&tmp, "mtdblock0", &[("size", "100")]);
         let disks = list_disks(&tmp);
         let names: Vec<_> = disks.iter().map(|d| d.name.as_str()).collect();
-        assert_eq!(names, ["loop0", "nbd0", "sr0", "vda", "vdb"]);
+        assert_eq!(
+            names,
+            ["loop0", "mtdblock0", "nbd0", "sr0", "vda", "vdb", "vdc"]
+        );
+        let disks: Vec<Disk> = disks
+            .into_iter()
+            .filter(|d| d.name != "mtdblock0")
+            .collect();
         let vda = &disks[3];
         assert_eq!(vda.size, 1 << 20);
         assert_eq!(
@@ -372,13 +451,34 @@ mod tests {
             [1, 2]
         );
         assert_eq!(ignored_reason(vda, &[]), None);
-        assert_eq!(ignored_reason(&disks[0], &[]), Some("a virtual device"));
+        assert_eq!(
+            ignored_reason(&disks[0], &[]).as_deref(),
+            Some("a virtual device")
+        );
         assert!(ignored_reason(&disks[1], &[])
             .unwrap()
             .contains("not attached"));
         assert_eq!(ignored_reason(&disks[1], &["/dev/nbd0".into()]), None);
-        assert_eq!(ignored_reason(&disks[2], &[]), Some("an optical drive"));
-        assert_eq!(ignored_reason(&disks[4], &[]), Some("read-only"));
+        assert_eq!(
+            ignored_reason(&disks[2], &[]).as_deref(),
+            Some("an optical drive")
+        );
+        assert_eq!(ignored_reason(&disks[4], &[]).as_deref(), Some("read-only"));
+        let mut member = vda.clone();
+        member.holders = vec!["md127".into()];
+        assert!(ignored_reason(&member, &[])
+            .unwrap()
+            .starts_with("in use by md127"));
+        let mut flash = vda.clone();
+        flash.mtd = true;
+        assert_eq!(
+            ignored_reason(&flash, &[]).as_deref(),
+            Some("an MTD (raw flash) device")
+        );
+        assert_eq!(disks[5].holders, ["md127"]);
+        assert!(ignored_reason(&disks[5], &[]).unwrap().contains("md127"));
+        let flash = read_disk(&tmp, "mtdblock0").unwrap();
+        assert!(flash.mtd);
         fs::remove_dir_all(&tmp).unwrap();
         assert!(list_disks(&tmp).is_empty());
     }
@@ -402,6 +502,8 @@ mod tests {
             read_only: false,
             removable: false,
             optical: false,
+            mtd: false,
+            holders: Vec::new(),
             partitions: vec![Partition {
                 name: "vda1".into(),
                 number: 1,

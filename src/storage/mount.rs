@@ -1,20 +1,35 @@
-//! `b2c.filesystem`: mounting a named filesystem with mount(2) directly, NFS
-//! included (no mount.nfs helper), and the runtime storage.conf.
+//! Mounting and unmounting: `b2c.filesystem` (a named filesystem mounted with
+//! mount(2) directly, NFS included: no mount.nfs helper), and unmounting
+//! what the init mounted, with what is mounted below it, in a bounded time.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use nix::mount::MsFlags;
+use std::path::PathBuf;
+use std::time::Instant;
 
+use nix::mount::{MntFlags, MsFlags};
+use tracing::{info, warn};
+
+use super::Storage;
 use crate::cmdline::Filesystem;
 
 /// How long one mount(2) may take (an NFS server that does not answer).
 pub const MOUNT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The NFS options added unless the filesystem's own options say `hard`:
+/// a server that vanishes makes I/O fail (EIO) after about 100 s (timeo is
+/// in tenths of a second and grows by itself at each of the retrans tries
+/// over TCP: 10 + 20 + 30 + 40 s) instead of hanging the job, its clean-up
+/// and the shutdown for ever. `timeo=` or `retrans=` given by the user win.
+pub const NFS_SOFT_OPTIONS: [&str; 3] = ["soft", "timeo=100", "retrans=3"];
 /// How long to wait for a local source device to appear.
-pub const DEVICE_WAIT: Duration = Duration::from_secs(10);
+pub const DEVICE_WAIT: Duration = super::DEVICE_WAIT;
+/// How long an unmount is retried while the filesystem is busy.
+const BUSY_WAIT: Duration = Duration::from_secs(2);
+/// The pause between two tries.
+const BUSY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Errors mounting a `b2c.filesystem`.
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +187,17 @@ pub fn plan(
         }
         _ => "nfs4",
     };
+    if !has_key(&data, &["hard", "soft", "softerr"]) {
+        data.push(NFS_SOFT_OPTIONS[0].to_string());
+    }
+    if !has_key(&data, &["hard"]) {
+        for opt in &NFS_SOFT_OPTIONS[1..] {
+            let key = opt.split('=').next().unwrap_or(opt);
+            if !has_key(&data, &[key]) {
+                data.push(opt.to_string());
+            }
+        }
+    }
     if !has_key(&data, &["addr"]) {
         data.push(format!("addr={addr}"));
     }
@@ -224,32 +250,25 @@ fn mount_bounded(
     data: &str,
     limit: Duration,
 ) -> io::Result<()> {
-    let (tx, rx) = mpsc::channel();
     let (source, target, fstype, data) = (
         source.to_string(),
         target.to_path_buf(),
         fstype.to_string(),
         data.to_string(),
     );
-    std::thread::Builder::new()
-        .name("mount".into())
-        .spawn(move || {
-            let data = (!data.is_empty()).then_some(data.as_str());
-            let r = nix::mount::mount(
-                Some(source.as_str()),
-                &target,
-                Some(fstype.as_str()),
-                flags,
-                data,
-            );
-            let _ = tx.send(r);
-        })?;
-    match rx.recv_timeout(limit) {
+    let mounted = crate::runtime::within("mount", limit, move || {
+        let data = (!data.is_empty()).then_some(data.as_str());
+        nix::mount::mount(
+            Some(source.as_str()),
+            &target,
+            Some(fstype.as_str()),
+            flags,
+            data,
+        )
+    });
+    match mounted {
         Ok(r) => r.map_err(io::Error::from),
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("no answer within {} s", limit.as_secs()),
-        )),
+        Err(e) => Err(io::Error::new(io::ErrorKind::TimedOut, e.to_string())),
     }
 }
 
@@ -341,58 +360,168 @@ pub fn mount_filesystem(fs: &Filesystem, target: &Path) -> Result<(), MountError
     mount_filesystem_with(fs, target, MsFlags::empty())
 }
 
-/// storage.conf with `stores` as `additionalimagestores` in
-/// `[storage.options]` (replacing the existing list, or adding one).
-pub fn with_image_stores(conf: &str, stores: &[String]) -> String {
-    let list = stores
-        .iter()
-        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let line = format!("additionalimagestores = [{list}]");
-    let mut out = Vec::new();
-    let mut section = String::new();
-    let mut done = false;
-    let mut skipping = false;
-    for l in conf.lines() {
-        let t = l.trim();
-        if skipping {
-            // The rest of a multi-line list.
-            if t.contains(']') {
-                skipping = false;
-            }
-            continue;
+impl Storage {
+    /// Unmounts our mounts, newest first, with everything mounted below them;
+    /// only lazily (detached, nothing waited for) when `synced` is false.
+    pub(super) fn unmount_all(&mut self, synced: bool) {
+        let mounts = std::mem::take(&mut self.mounts);
+        if mounts.is_empty() {
+            return;
         }
-        if t.starts_with('[') {
-            if section == "[storage.options]" && !done {
-                out.push(line.clone());
-                done = true;
+        for target in mounts.iter().rev() {
+            let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            for below in submounts(&table, target) {
+                unmount(&below, synced);
             }
-            section = t.to_string();
+            unmount(target, synced);
         }
-        if section == "[storage.options]" && t.starts_with("additionalimagestores") {
-            if !done {
-                out.push(line.clone());
-                done = true;
-            }
-            skipping = t.contains('[') && !t.contains(']');
-            continue;
+        if self.cache.take().is_some() {
+            info!("Cache unmounted");
         }
-        out.push(l.to_string());
     }
-    if !done {
-        if section != "[storage.options]" {
-            out.push("[storage.options]".to_string());
+}
+
+/// Mount points strictly below `target` in a mountinfo table, deepest (most
+/// recent) first.
+pub fn submounts(mountinfo: &str, target: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        .filter(|p| p != target && p.starts_with(target))
+        .collect();
+    out.reverse();
+    out.dedup();
+    out
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
         }
-        out.push(line);
     }
-    let mut s = out.join("\n");
-    s.push('\n');
-    s
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Filesystem types whose unmount talks to a server (and may wait for it
+/// for ever when it is gone).
+const NETWORK_TYPES: &[&str] = &["nfs", "nfs4", "cifs", "smb3", "9p", "ceph", "glusterfs"];
+/// How long each step of a network filesystem's unmount may take.
+pub const NETWORK_UNMOUNT_LIMIT: Duration = Duration::from_secs(10);
+
+/// The type of the filesystem mounted at `target` (the last mount there),
+/// from a mountinfo table.
+pub fn mounted_type(mountinfo: &str, target: &Path) -> Option<String> {
+    mountinfo
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|p| Path::new(&unescape_mountinfo(p)) == target)
+        })
+        .filter_map(|l| l.split(" - ").nth(1)?.split(' ').next().map(str::to_string))
+        .next_back()
+}
+
+/// Unmounts a network filesystem whatever its server does: umount(2) with
+/// MNT_FORCE (which aborts the requests waiting for the server), then, if
+/// that failed or did not return within [`NETWORK_UNMOUNT_LIMIT`], a lazy
+/// detach; each in a thread of its own, waited for with that limit.
+fn unmount_network(path: &Path, fstype: &str) {
+    let target = path.to_path_buf();
+    let forced = crate::runtime::within("umount", NETWORK_UNMOUNT_LIMIT, move || {
+        nix::mount::umount2(&target, MntFlags::MNT_FORCE)
+    });
+    let why = match forced {
+        Ok(Ok(())) | Ok(Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT)) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    // A forced unmount that timed out may have left the namespace already
+    // (the server is then only waited for by that thread): detach otherwise.
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if mounted_type(&table, path).is_none() {
+        warn!(
+            "Unmounting {} ({fstype}) is still waiting for its server ({why}): left behind",
+            path.display()
+        );
+        return;
+    }
+    warn!(
+        "Cannot unmount {} ({fstype}): {why}; detaching it",
+        path.display()
+    );
+    let target = path.to_path_buf();
+    let detached = crate::runtime::within("umount", NETWORK_UNMOUNT_LIMIT, move || {
+        nix::mount::umount2(&target, MntFlags::MNT_DETACH)
+    });
+    match detached {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!("Cannot detach {}: {e}", path.display()),
+        Err(e) => warn!("Cannot detach {}: {e}", path.display()),
+    }
+}
+
+/// umount(2), retried for up to [`BUSY_WAIT`] while busy; then a read-only remount
+/// (so the filesystem is clean) and a lazy detach. Only the detach when
+/// `wait` is false. A network filesystem (NFS, CIFS...) is unmounted with
+/// MNT_FORCE then detached, each bounded (its server may be gone).
+pub fn unmount(path: &Path, wait: bool) {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if let Some(fstype) = mounted_type(&table, path) {
+        if NETWORK_TYPES.contains(&fstype.as_str()) {
+            unmount_network(path, &fstype);
+            return;
+        }
+    }
+    if !wait {
+        if let Err(e) = nix::mount::umount2(path, MntFlags::MNT_DETACH) {
+            warn!("Cannot detach {}: {e}", path.display());
+        }
+        return;
+    }
+    let deadline = Instant::now() + BUSY_WAIT;
+    loop {
+        match nix::mount::umount2(path, MntFlags::empty()) {
+            Ok(()) => return,
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => return,
+            Err(nix::errno::Errno::EBUSY) if Instant::now() < deadline => {
+                std::thread::sleep(BUSY_PAUSE);
+            }
+            Err(e) => {
+                warn!(
+                    "Cannot unmount {}: {e}; remounting it read-only and detaching it",
+                    path.display()
+                );
+                let _ = nix::mount::mount(
+                    None::<&str>,
+                    path,
+                    None::<&str>,
+                    MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                    None::<&str>,
+                );
+                if let Err(e) = nix::mount::umount2(path, MntFlags::MNT_DETACH) {
+                    warn!("Cannot detach {}: {e}", path.display());
+                }
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -422,7 +551,10 @@ mod tests {
         .unwrap();
         assert_eq!(p.fstype, "nfs4");
         assert_eq!(p.flags, MsFlags::MS_RDONLY);
-        assert_eq!(p.data, "nolock,addr=10.0.2.2,clientaddr=10.0.2.15");
+        assert_eq!(
+            p.data,
+            "nolock,soft,timeo=100,retrans=3,addr=10.0.2.2,clientaddr=10.0.2.15"
+        );
         assert_eq!(p.nfs_versions, ["4.2", "4.1", "4.0"]);
         // The user's own version and addresses win; no type needed.
         let p = plan(
@@ -431,7 +563,10 @@ mod tests {
             |_| Some(ip("10.0.2.15")),
         )
         .unwrap();
-        assert_eq!(p.data, "vers=4.1,clientaddr=1.2.3.4,addr=10.0.2.2");
+        assert_eq!(
+            p.data,
+            "vers=4.1,clientaddr=1.2.3.4,soft,timeo=100,retrans=3,addr=10.0.2.2"
+        );
         assert!(p.nfs_versions.is_empty());
         let p = plan(
             &fs("h:/x", Some("nfs"), &["vers=3"]),
@@ -441,7 +576,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (p.fstype.as_str(), p.data.as_str()),
-            ("nfs", "vers=3,addr=1.1.1.1")
+            ("nfs", "vers=3,soft,timeo=100,retrans=3,addr=1.1.1.1")
         );
         let p = plan(
             &fs("[fd00::1]:/x", Some("nfs4"), &[]),
@@ -449,7 +584,42 @@ mod tests {
             |_| None,
         )
         .unwrap();
-        assert_eq!(p.data, "addr=fd00::1");
+        assert_eq!(p.data, "soft,timeo=100,retrans=3,addr=fd00::1");
+    }
+
+    /// A vanished NFS server must make I/O fail, not hang the job: `soft`
+    /// with bounded retries, unless the user asks for `hard`; the user's
+    /// own `timeo=`/`retrans=` win.
+    #[test]
+    fn nfs_is_soft_unless_hard_is_asked() {
+        let data = |opts: &[&str]| {
+            plan(
+                &fs("h:/x", Some("nfs"), opts),
+                |_| Ok(ip("1.1.1.1")),
+                |_| None,
+            )
+            .unwrap()
+            .data
+        };
+        assert_eq!(data(&[]), "soft,timeo=100,retrans=3,addr=1.1.1.1");
+        assert_eq!(data(&["hard"]), "hard,addr=1.1.1.1");
+        assert_eq!(data(&["hard", "timeo=600"]), "hard,timeo=600,addr=1.1.1.1");
+        assert_eq!(
+            data(&["timeo=20", "retrans=1"]),
+            "timeo=20,retrans=1,soft,addr=1.1.1.1"
+        );
+        assert_eq!(data(&["soft"]), "soft,timeo=100,retrans=3,addr=1.1.1.1");
+        assert_eq!(
+            data(&["softerr", "retrans=5"]),
+            "softerr,retrans=5,timeo=100,addr=1.1.1.1"
+        );
+        // Not NFS: nothing added.
+        let local = plan(
+            &fs("/dev/vdb1", Some("ext4"), &[]),
+            |_| unreachable!(),
+            |_| None,
+        );
+        assert_eq!(local.unwrap().data, "");
     }
 
     #[test]
@@ -493,20 +663,51 @@ mod tests {
     }
 
     #[test]
-    fn storage_conf_rewrite() {
-        let conf = "[storage]\ndriver = \"overlay\"\n\n[storage.options]\nadditionalimagestores = []\n\n[storage.options.overlay]\nmountopt = \"nodev\"\n";
-        let out = with_image_stores(conf, &["/run/b2c/stores/a".into(), "/b".into()]);
-        assert_eq!(out, "[storage]\ndriver = \"overlay\"\n\n[storage.options]\nadditionalimagestores = [\"/run/b2c/stores/a\", \"/b\"]\n\n[storage.options.overlay]\nmountopt = \"nodev\"\n");
-        let multi = "[storage.options]\nadditionalimagestores = [\n \"/x\",\n]\nsize = \"1G\"\n";
+    fn the_type_of_a_mount_point() {
+        let table = "22 1 0:20 / / rw - tmpfs tmpfs rw\n\
+            30 22 0:60 / /var/lib/containers/storage/volumes/job/_data rw - nfs4 10.0.2.2:/export rw,soft\n\
+            31 22 0:61 / /with\\040space rw - cifs //h/s rw\n\
+            32 22 253:1 / /storage rw - ext4 /dev/vda1 rw\n\
+            33 22 0:62 / /storage rw - nfs 10.0.2.2:/x rw\n";
         assert_eq!(
-            with_image_stores(multi, &["/y".into()]),
-            "[storage.options]\nadditionalimagestores = [\"/y\"]\nsize = \"1G\"\n"
+            mounted_type(
+                table,
+                Path::new("/var/lib/containers/storage/volumes/job/_data")
+            )
+            .as_deref(),
+            Some("nfs4")
         );
-        let none =
-            "[storage]\ndriver = \"overlay\"\n[storage.options.overlay]\nmountopt = \"nodev\"\n";
         assert_eq!(
-            with_image_stores(none, &["/y".into()]),
-            "[storage]\ndriver = \"overlay\"\n[storage.options.overlay]\nmountopt = \"nodev\"\n[storage.options]\nadditionalimagestores = [\"/y\"]\n"
+            mounted_type(table, Path::new("/with space")).as_deref(),
+            Some("cifs")
+        );
+        // The last mount on a path is the one in use.
+        assert_eq!(
+            mounted_type(table, Path::new("/storage")).as_deref(),
+            Some("nfs")
+        );
+        assert_eq!(mounted_type(table, Path::new("/nope")), None);
+    }
+
+    #[test]
+    fn submounts_deepest_first() {
+        let table = "22 1 0:20 / / rw - tmpfs tmpfs rw\n\
+            30 22 253:1 / /storage rw - ext4 /dev/vda1 rw\n\
+            31 22 253:1 /containers /var/lib/containers rw - ext4 /dev/vda1 rw\n\
+            40 31 0:50 / /var/lib/containers/storage/overlay rw - ext4 /dev/vda1 rw\n\
+            41 40 0:51 / /var/lib/containers/storage/overlay/abc/merged rw - overlay overlay rw\n\
+            42 22 0:52 / /var/lib/containers2 rw - tmpfs tmpfs rw\n\
+            43 22 0:53 / /storage/with\\040space rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            submounts(table, Path::new("/var/lib/containers")),
+            [
+                PathBuf::from("/var/lib/containers/storage/overlay/abc/merged"),
+                PathBuf::from("/var/lib/containers/storage/overlay")
+            ]
+        );
+        assert_eq!(
+            submounts(table, Path::new("/storage")),
+            [PathBuf::from("/storage/with space")]
         );
     }
 }

@@ -29,6 +29,10 @@ const INFO_BLOCK_SIZE: u16 = 3;
 
 /// How long the TCP connection and each handshake read may take.
 pub const NBD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the whole handshake (greeting and option exchange) may take: a
+/// server that answers every read in time but never ends its replies must
+/// not hold the boot.
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Errors attaching an NBD export.
 #[derive(Debug, thiserror::Error)]
@@ -131,9 +135,68 @@ fn send_option<W: Write>(w: &mut W, option: u32, data: &[u8]) -> io::Result<()> 
     w.flush()
 }
 
+/// A stream whose reads and writes fail once a deadline has passed.
+struct Deadline<'a, S> {
+    inner: &'a mut S,
+    until: std::time::Instant,
+    limit: Duration,
+}
+
+impl<S> Deadline<'_, S> {
+    fn check(&self) -> io::Result<()> {
+        if std::time::Instant::now() >= self.until {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the handshake did not end within {} s",
+                    self.limit.as_secs_f64()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<S: Read> Read for Deadline<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.check()?;
+        self.inner.read(buf)
+    }
+}
+
+impl<S: Write> Write for Deadline<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.check()?;
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// The fixed-newstyle handshake for `name` (the default export when empty):
 /// NBD_OPT_GO, falling back to NBD_OPT_EXPORT_NAME for servers without it.
+/// It may take at most [`HANDSHAKE_DEADLINE`] (plus one read's own time
+/// limit).
 pub fn handshake<S: Read + Write>(s: &mut S, name: &str) -> Result<Export, HandshakeError> {
+    handshake_within(s, name, HANDSHAKE_DEADLINE)
+}
+
+/// [`handshake`] with its own deadline.
+pub fn handshake_within<S: Read + Write>(
+    s: &mut S,
+    name: &str,
+    limit: Duration,
+) -> Result<Export, HandshakeError> {
+    let mut s = Deadline {
+        inner: s,
+        until: std::time::Instant::now() + limit,
+        limit,
+    };
+    exchange(&mut s, name)
+}
+
+fn exchange<S: Read + Write>(s: &mut S, name: &str) -> Result<Export, HandshakeError> {
     let proto = |m: String| HandshakeError::Protocol(m);
     let mut magic = [0u8; 8];
     s.read_exact(&mut magic)?;
@@ -211,7 +274,8 @@ pub fn handshake<S: Read + Write>(s: &mut S, name: &str) -> Result<Export, Hands
             REP_INFO => {}
             REP_ERR_UNSUP => return export_name(s, name, no_zeroes),
             err if err & (1 << 31) != 0 => {
-                let msg = String::from_utf8_lossy(&payload).into_owned();
+                // The server's words go to the console: escaped.
+                let msg = crate::cmdline::escape_controls(&String::from_utf8_lossy(&payload));
                 let what = match err & 0x7fff_ffff {
                     2 => "the export is refused by policy",
                     3 => "invalid request",
@@ -383,7 +447,7 @@ pub fn attach(nbd: &Nbd) -> Result<Attached, NbdError> {
             .filter(|b| b.is_power_of_two())
             .map_or(512, |b| b.clamp(512, 4096)),
     );
-    // SAFETY (all ioctls below): `fd` is the open NBD device; the arguments
+    // SAFETY: every ioctl of this block gets `fd`, the open NBD device; the arguments
     // are integers or socket descriptors we own and keep open.
     unsafe {
         nbd_clear_sock(fd).map_err(kernel("NBD_CLEAR_SOCK"))?;
@@ -491,7 +555,6 @@ impl Attached {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::net::TcpListener;
@@ -601,6 +664,87 @@ mod tests {
         let mut c = std::io::Cursor::new(old);
         match handshake(&mut Rw(&mut c), "") {
             Err(HandshakeError::Protocol(m)) => assert!(m.contains("old-style")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A server that answers every read at once, with informational replies
+    /// that never end (never NBD_REP_ACK): the handshake must end at its
+    /// deadline, not loop for ever.
+    struct EndlessInfo {
+        greeting: std::io::Cursor<Vec<u8>>,
+        info: Vec<u8>,
+        at: usize,
+    }
+    impl Read for EndlessInfo {
+        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+            let n = self.greeting.read(b)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            let n = b.len().min(self.info.len() - self.at);
+            b[..n].copy_from_slice(&self.info[self.at..self.at + n]);
+            self.at = (self.at + n) % self.info.len();
+            Ok(n)
+        }
+    }
+    impl Write for EndlessInfo {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_server_that_never_ends_its_replies_meets_the_deadline() {
+        let mut greeting = NBDMAGIC.to_vec();
+        greeting.extend_from_slice(&IHAVEOPT.to_be_bytes());
+        greeting.extend_from_slice(&FLAG_FIXED_NEWSTYLE.to_be_bytes());
+        // An information reply of an unknown type: ignored, read the next.
+        let info = reply(OPT_GO, REP_INFO, &[0x7f, 0x7f]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut server = EndlessInfo {
+                greeting: std::io::Cursor::new(greeting),
+                info,
+                at: 0,
+            };
+            let _ = tx.send(handshake_within(
+                &mut server,
+                "",
+                Duration::from_millis(300),
+            ));
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Err(HandshakeError::Io(e))) => {
+                assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+                assert_eq!(e.to_string(), "the handshake did not end within 0.3 s");
+            }
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => panic!("the handshake did not end within 20 s: no deadline"),
+        }
+        assert_eq!(HANDSHAKE_DEADLINE, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn server_messages_are_escaped() {
+        // Found by fuzzing: the server's error text reached the console raw.
+        let mut server = NBDMAGIC.to_vec();
+        server.extend_from_slice(&IHAVEOPT.to_be_bytes());
+        server.extend_from_slice(&(FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES).to_be_bytes());
+        server.extend(reply(
+            OPT_GO,
+            (1 << 31) | 6,
+            b"gone\nB2C_PIPELINE_STATUS=0\x1b[2J",
+        ));
+        let mut c = std::io::Cursor::new(server);
+        match handshake(&mut Rw(&mut c), "disk") {
+            Err(HandshakeError::Protocol(m)) => assert_eq!(
+                m,
+                "export disk: unknown export: gone\\nB2C_PIPELINE_STATUS=0\\u{1b}[2J"
+            ),
             other => panic!("{other:?}"),
         }
     }

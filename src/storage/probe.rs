@@ -77,7 +77,10 @@ impl Content {
 
 impl fmt::Display for Content {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Labels and names come from the disk and go to the console.
+        use crate::cmdline::escape_controls as shown;
         fn labelled(f: &mut fmt::Formatter<'_>, what: &str, label: &str) -> fmt::Result {
+            let label = shown(label);
             if label.is_empty() {
                 write!(f, "{what} (no label)")
             } else {
@@ -97,7 +100,7 @@ impl fmt::Display for Content {
                     if name.is_empty() {
                         write!(f, "#{n}")?;
                     } else {
-                        write!(f, "#{n} \"{name}\"")?;
+                        write!(f, "#{n} \"{}\"", shown(name))?;
                     }
                 }
                 write!(f, ")")
@@ -247,27 +250,42 @@ const GPT_MAX_ENTRIES: u32 = 1024;
 pub fn read_gpt<R: Read + Seek + ?Sized>(dev: &mut R) -> io::Result<Option<gptman::GPT>> {
     let len = dev.seek(SeekFrom::End(0))?;
     for sector in [512u64, 4096] {
+        if sector + 92 > len {
+            continue;
+        }
         let mut header = [0u8; 92];
         read_at(dev, sector, &mut header)?;
         if &header[..8] != b"EFI PART" {
             continue;
         }
-        let entries = le32(&header, 80);
-        let entry_size = le32(&header, 84);
-        let entry_lba = u64::from_le_bytes(header[72..80].try_into().unwrap_or([0; 8]));
-        let array_end = entry_lba
-            .checked_mul(sector)
-            .and_then(|start| start.checked_add(u64::from(entries) * u64::from(entry_size)));
-        if entries == 0
-            || entries > GPT_MAX_ENTRIES
-            || entry_size != 128
-            || array_end.is_none_or(|end| end > len)
+        // gptman falls back to the backup header (the disk's last sector)
+        // when the primary one is damaged: both must pass the checks.
+        let mut backup = [0u8; 92];
+        read_at(dev, (len / sector - 1) * sector, &mut backup)?;
+        let backup_used = &backup[..8] == b"EFI PART";
+        if !sane_gpt_header(&header, sector, len)
+            || backup_used && !sane_gpt_header(&backup, sector, len)
         {
             return Ok(None);
         }
         return Ok(read_gpt_checked(dev, sector));
     }
     Ok(None)
+}
+
+/// Whether gptman can be trusted with a GPT header: its entry array is of
+/// a sane size and lies on the device.
+fn sane_gpt_header(header: &[u8; 92], sector: u64, len: u64) -> bool {
+    let entries = le32(header, 80);
+    let entry_size = le32(header, 84);
+    let entry_lba = u64::from_le_bytes(header[72..80].try_into().unwrap_or([0; 8]));
+    let array_end = entry_lba
+        .checked_mul(sector)
+        .and_then(|start| start.checked_add(u64::from(entries) * u64::from(entry_size)));
+    entries != 0
+        && entries <= GPT_MAX_ENTRIES
+        && entry_size == 128
+        && array_end.is_some_and(|end| end <= len)
 }
 
 fn read_gpt_checked<R: Read + Seek + ?Sized>(dev: &mut R, sector: u64) -> Option<gptman::GPT> {
@@ -307,11 +325,62 @@ pub fn probe<R: Read + Seek + ?Sized>(dev: &mut R) -> io::Result<Option<Content>
         return Ok(Some(Content::Mbr));
     }
     let len = dev.seek(SeekFrom::End(0))?;
-    if len >= 1024 {
-        let mut last = [0u8; 8];
-        read_at(dev, len - 512, &mut last)?;
-        if &last == b"EFI PART" {
-            return Ok(Some(Content::GptBackup));
+    // The backup header is the last logical block: 512 bytes, or 4096 on
+    // 4Kn disks.
+    for sector in [512u64, 4096] {
+        if len >= 2 * sector {
+            let mut last = [0u8; 8];
+            read_at(dev, len - sector, &mut last)?;
+            if &last == b"EFI PART" {
+                return Ok(Some(Content::GptBackup));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// How much `auto` reads at the start and at the end of a disk.
+pub const BLANK_EDGE: u64 = 1 << 20;
+/// How many windows inside the disk `auto` samples, and their size.
+pub const BLANK_SAMPLES: u64 = 8;
+const BLANK_SAMPLE_LEN: u64 = 64 * 1024;
+
+/// The second half of `auto`'s blankness rule, for a disk on which
+/// [`probe`] found no signature: its first and last MiB, and
+/// [`BLANK_SAMPLES`] windows spread over it, must read as zeros. Metadata
+/// at the end of a disk (MD RAID 0.90/1.0, firmware RAID), formats this
+/// probe does not know (bcache, ZFS, F2FS...) and data without any
+/// signature are caught here. `None`: all zeros; otherwise where data was
+/// found.
+pub fn data_outside_signatures<R: Read + Seek + ?Sized>(dev: &mut R) -> io::Result<Option<String>> {
+    let len = dev.seek(SeekFrom::End(0))?;
+    let mut regions: Vec<(u64, u64, String)> = vec![
+        (0, len.min(BLANK_EDGE), "its first MiB".to_string()),
+        (
+            len.saturating_sub(BLANK_EDGE),
+            len.min(BLANK_EDGE),
+            "its last MiB".to_string(),
+        ),
+    ];
+    for i in 1..=BLANK_SAMPLES {
+        let at = len / (BLANK_SAMPLES + 1) * i;
+        let at = at - at % 4096;
+        regions.push((
+            at,
+            BLANK_SAMPLE_LEN.min(len.saturating_sub(at)),
+            format!("the sample at {} MiB", at >> 20),
+        ));
+    }
+    let mut buf = Vec::new();
+    for (at, size, name) in regions {
+        buf.clear();
+        buf.resize(size as usize, 0);
+        read_at(dev, at, &mut buf)?;
+        if let Some(offset) = buf.iter().position(|&b| b != 0) {
+            return Ok(Some(format!(
+                "{name} holds data (a non-zero byte at offset {}) but no signature this probe knows",
+                at + offset as u64
+            )));
         }
     }
     Ok(None)
@@ -326,7 +395,6 @@ pub fn is_zeroed<R: Read + Seek + ?Sized>(dev: &mut R, len: usize) -> io::Result
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::io::Cursor;
@@ -367,6 +435,22 @@ mod tests {
     }
 
     #[test]
+    fn labels_are_shown_escaped() {
+        // Found by fuzzing: labels from the disk reached the console raw.
+        let c = probe(&mut Cursor::new(ext(b"a\nB2C\x1b[2J", 0x40)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            c.to_string(),
+            "an ext4 filesystem labelled \"a\\nB2C\\u{1b}[2J\""
+        );
+        let gpt = Content::Gpt {
+            partitions: vec![(1, "x\ry".into())],
+        };
+        assert_eq!(gpt.to_string(), "a GPT partition table (#1 \"x\\ry\")");
+    }
+
+    #[test]
     fn empty_truncated_and_garbage_devices() {
         assert_eq!(probe(&mut Cursor::new(Vec::new())).unwrap(), None);
         assert_eq!(probe(&mut Cursor::new(vec![0u8; 100])).unwrap(), None);
@@ -385,7 +469,25 @@ mod tests {
                 (x >> 16) as u8
             })
             .collect();
-        let _ = probe(&mut Cursor::new(garbage));
+        // Pseudo-random bytes carry no signature, and are never blank.
+        let mut dev = Cursor::new(garbage);
+        assert_eq!(probe(&mut dev).unwrap(), None);
+        let why = data_outside_signatures(&mut dev).unwrap();
+        assert!(why.is_some_and(|w| w.starts_with("its first MiB holds data")));
+    }
+
+    #[test]
+    fn a_backup_gpt_alone_is_found_on_512_and_4096_byte_sectors() {
+        for sector in [512usize, 4096] {
+            let mut img = vec![0u8; 4 << 20];
+            let at = img.len() - sector;
+            img[at..at + 8].copy_from_slice(b"EFI PART");
+            assert_eq!(
+                probe(&mut Cursor::new(img)).unwrap(),
+                Some(Content::GptBackup),
+                "sector size {sector}"
+            );
+        }
     }
 
     #[test]
@@ -401,6 +503,115 @@ mod tests {
             probe(&mut Cursor::new(img)).unwrap(),
             Some(Content::Gpt { partitions: vec![] })
         );
+    }
+
+    /// A device that refuses reads past its end (found by fuzzing: the
+    /// GPT headers were read on devices too short to hold them).
+    struct Strict(Cursor<Vec<u8>>);
+
+    impl Read for Strict {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let len = self.0.get_ref().len() as u64;
+            if self.0.position() > len {
+                return Err(io::Error::other(format!(
+                    "read at {} past the end ({len})",
+                    self.0.position()
+                )));
+            }
+            self.0.read(buf)
+        }
+    }
+
+    impl Seek for Strict {
+        fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+            self.0.seek(to)
+        }
+    }
+
+    /// CRC-32 (IEEE), as GPT headers carry it.
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+            }
+        }
+        !crc
+    }
+
+    /// A GPT header at `lba` of a `size`-byte disk, CRC right or wrong.
+    fn gpt_header(size: u64, lba: u64, entries: u32, crc_ok: bool) -> Vec<u8> {
+        let mut h = b"EFI PART".to_vec();
+        h.extend_from_slice(&0x0001_0000u32.to_le_bytes());
+        h.extend_from_slice(&92u32.to_le_bytes());
+        h.extend_from_slice(&[0; 8]); // CRC, reserved
+        for v in [lba, size / 512 - 1 - lba + 1, 34, size / 512 - 34] {
+            h.extend_from_slice(&v.to_le_bytes());
+        }
+        h.extend_from_slice(&[0; 16]);
+        h.extend_from_slice(&2u64.to_le_bytes());
+        h.extend_from_slice(&entries.to_le_bytes());
+        h.extend_from_slice(&128u32.to_le_bytes());
+        h.extend_from_slice(&[0; 4]);
+        let crc = crc32(&h) ^ u32::from(!crc_ok);
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn a_crafted_backup_gpt_header_is_refused() {
+        // Found while writing the probe fuzz target: with the primary
+        // header damaged (bad CRC), gptman reads the backup header, which
+        // was not checked: four billion entries made it allocate 650 GB,
+        // and the failed allocation aborts the init.
+        let size = 1u64 << 20;
+        let mut img = vec![0u8; size as usize];
+        img[512..604].copy_from_slice(&gpt_header(size, 1, 128, false));
+        let last = (size - 512) as usize;
+        img[last..last + 92].copy_from_slice(&gpt_header(size, size / 512 - 1, u32::MAX, true));
+        assert!(read_gpt(&mut Cursor::new(img.clone())).unwrap().is_none());
+        assert_eq!(
+            probe(&mut Cursor::new(img)).unwrap(),
+            Some(Content::Gpt { partitions: vec![] })
+        );
+    }
+
+    #[test]
+    fn short_devices_are_read_within_their_end() {
+        for len in [0, 100, 600, 4000] {
+            let mut dev = Strict(Cursor::new(vec![0u8; len]));
+            assert!(read_gpt(&mut dev).unwrap().is_none(), "{len} bytes");
+            assert_eq!(probe(&mut dev).unwrap(), None, "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn data_without_a_signature_is_found() {
+        // 64 MiB of zeros: blank.
+        let size = 64usize << 20;
+        let mut img = Cursor::new(vec![0u8; size]);
+        assert_eq!(data_outside_signatures(&mut img).unwrap(), None);
+        // MD 1.0 / firmware RAID keep their metadata near the end.
+        img.get_mut()[size - 8192] = 0xA9;
+        let why = data_outside_signatures(&mut img).unwrap().unwrap();
+        assert!(why.starts_with("its last MiB holds data"), "{why}");
+        // Data in the middle only (a filesystem with its head wiped).
+        let mut img = Cursor::new(vec![0u8; size]);
+        let at = size / 9 * 4;
+        img.get_mut()[at + 100] = 1;
+        let why = data_outside_signatures(&mut img).unwrap().unwrap();
+        assert!(why.starts_with("the sample at"), "{why}");
+        // Data in the first MiB but past the signature probe.
+        let mut img = Cursor::new(vec![0u8; size]);
+        img.get_mut()[900 * 1024] = 7;
+        let why = data_outside_signatures(&mut img).unwrap().unwrap();
+        assert!(why.starts_with("its first MiB holds data"), "{why}");
+        // Tiny and empty devices never panic.
+        for len in [0usize, 1, 4096, 1 << 20] {
+            let mut img = Cursor::new(vec![0u8; len]);
+            assert_eq!(data_outside_signatures(&mut img).unwrap(), None);
+        }
     }
 
     #[test]

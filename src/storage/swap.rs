@@ -1,15 +1,25 @@
-//! Swap: the version-1 swap header (what `mkswap` writes), swapon/swapoff
-//! through libc, and `vm.swappiness`.
+//! Swap (`b2c.swap`): a swap file on the cache or swap on a device, the
+//! version-1 swap header (what `mkswap` writes), swapon/swapoff through
+//! libc, and `vm.swappiness`.
 
 use std::ffi::CString;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use tracing::{error, info, warn};
+
+pub use super::disks::random_uuid;
+use super::{disks, Storage, DEVICE_WAIT, STORAGE, SWAP_FILE};
+use crate::cmdline::{Config, SwapTarget};
+use crate::system::human_size;
 
 /// The swap signature at the end of the first page.
 pub const SWAP_MAGIC: &[u8; 10] = b"SWAPSPACE2";
 /// The label our swap areas carry.
 pub const SWAP_LABEL: &str = "B2C_SWAP";
+/// How long swapoff(2) may take at shutdown.
+pub const SWAPOFF_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Errors of the swap set-up.
 #[derive(Debug, thiserror::Error)]
@@ -67,18 +77,6 @@ pub fn swap_header(size: u64, page: u64, uuid: [u8; 16], label: &str) -> Option<
     let end = h.len();
     h[end - 10..].copy_from_slice(SWAP_MAGIC);
     Some(h)
-}
-
-/// A random version-4 UUID (from the kernel's generator).
-pub fn random_uuid() -> [u8; 16] {
-    let mut uuid = [0u8; 16];
-    let text = std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap_or_default();
-    let hex: Vec<u8> = text.trim().bytes().filter(u8::is_ascii_hexdigit).collect();
-    for (i, pair) in hex.chunks(2).take(16).enumerate() {
-        let s = std::str::from_utf8(pair).unwrap_or("0");
-        uuid[i] = u8::from_str_radix(s, 16).unwrap_or(0);
-    }
-    uuid
 }
 
 /// Writes a swap header at the start of `dev` (a file or a device) whose
@@ -186,8 +184,140 @@ pub fn set_swappiness(value: u8) -> io::Result<()> {
     std::fs::write("/proc/sys/vm/swappiness", format!("{value}\n"))
 }
 
+#[derive(Debug)]
+pub(super) struct ActiveSwap {
+    path: PathBuf,
+    is_file: bool,
+}
+
+impl Storage {
+    /// `b2c.swap`: a swap file on the cache, or swap on a device.
+    pub(super) fn setup_swap(&mut self, config: &Config) {
+        let Some(swap_opt) = &config.swap else {
+            return;
+        };
+        let result = match &swap_opt.target {
+            SwapTarget::File { size } => {
+                if self.cache.is_none() {
+                    warn!("b2c.swap: no cache device, so no swap file");
+                    return;
+                }
+                self.swap_file(*size)
+            }
+            SwapTarget::Device { path } => self.swap_device(path),
+        };
+        match result {
+            Ok(what) => {
+                if let Some(n) = swap_opt.swappiness {
+                    match set_swappiness(n) {
+                        Ok(()) => info!("Swap: {what}, swappiness {n}"),
+                        Err(e) => warn!("Swap: {what}; cannot set the swappiness to {n}: {e}"),
+                    }
+                } else {
+                    info!("Swap: {what}");
+                }
+            }
+            Err(e) => error!("b2c.swap: {e}"),
+        }
+    }
+
+    fn swap_file(&mut self, size: u64) -> Result<String, String> {
+        let path = Path::new(SWAP_FILE);
+        if path.exists() {
+            info!("Removing the swap file left by an earlier boot");
+        }
+        if let Ok(v) = nix::sys::statvfs::statvfs(STORAGE) {
+            let free = v.blocks_available() * v.fragment_size();
+            let old = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            if size > free + old {
+                return Err(format!(
+                    "a {} swap file does not fit in the cache ({} free)",
+                    human_size(size),
+                    human_size(free + old)
+                ));
+            }
+        }
+        create_swap_file(path, size).map_err(|e| e.to_string())?;
+        if let Err(e) = swapon(path) {
+            let _ = std::fs::remove_file(path);
+            return Err(e.to_string());
+        }
+        self.swaps.push(ActiveSwap {
+            path: path.to_path_buf(),
+            is_file: true,
+        });
+        Ok(format!("{} swap file {SWAP_FILE}", human_size(size)))
+    }
+
+    fn swap_device(&mut self, path: &str) -> Result<String, String> {
+        let dev = Path::new(path);
+        if !disks::wait_path(dev, DEVICE_WAIT) {
+            return Err(format!(
+                "{path} did not appear within {} s",
+                DEVICE_WAIT.as_secs()
+            ));
+        }
+        let content = disks::probe_path(dev).map_err(|e| format!("{path}: cannot read it: {e}"))?;
+        match &content {
+            Some(c) if c.is_swap() => {}
+            None => {
+                use std::io::Seek;
+                let mut f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(dev)
+                    .map_err(|e| format!("{path}: cannot open it: {e}"))?;
+                let size = f
+                    .seek(io::SeekFrom::End(0))
+                    .map_err(|e| format!("{path}: cannot read its size: {e}"))?;
+                write_header(&mut f, path, size).map_err(|e| e.to_string())?;
+                f.sync_all()
+                    .map_err(|e| format!("{path}: cannot sync it: {e}"))?;
+            }
+            Some(c) => {
+                return Err(format!(
+                    "{path} holds {c}: not making it swap (erase it first)"
+                ))
+            }
+        }
+        swapon(dev).map_err(|e| e.to_string())?;
+        self.swaps.push(ActiveSwap {
+            path: dev.to_path_buf(),
+            is_file: false,
+        });
+        Ok(format!("on {path}"))
+    }
+
+    /// Shutdown: every swap off, the swap file removed. Each swapoff(2) is
+    /// waited for at most [`SWAPOFF_LIMIT`]: it reads every swapped page
+    /// back, and a swap device whose server went away (NBD) would block it
+    /// for ever.
+    pub(super) fn swaps_off(&mut self) {
+        for s in self.swaps.drain(..).rev() {
+            let path = s.path.clone();
+            let off = crate::runtime::within("swapoff", SWAPOFF_LIMIT, move || swapoff(&path))
+                .unwrap_or_else(|timed_out| {
+                    Err(SwapError::Io {
+                        path: s.path.display().to_string(),
+                        action: "swapoff",
+                        source: io::Error::new(io::ErrorKind::TimedOut, timed_out.to_string()),
+                    })
+                });
+            match off {
+                Ok(()) => {
+                    if s.is_file {
+                        if let Err(e) = std::fs::remove_file(&s.path) {
+                            warn!("Cannot remove the swap file {}: {e}", s.path.display());
+                        }
+                    }
+                }
+                Err(e) => warn!("{e}"),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

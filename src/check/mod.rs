@@ -1,13 +1,17 @@
-//! The host-side checker: `b2c check --cmdline '...' [--file PATH] [--json]`.
+//! The host-side checker: `b2c check --cmdline '...' [--file PATH] [--json] [--strict]`.
 //!
-//! It runs the init's own parser (SPEC section 7) on a command line and/or an
-//! extra-args file, prints the pipeline the init would run (the exact
-//! `podman` argument lists) and every warning and error the init would
-//! print. Exit status: 0 without errors, 1 with errors, 2 on a usage error
-//! (or a file that cannot be read).
+//! It runs the init's own parser on a command line and/or an extra-args
+//! file, prints the pipeline the init would run (the exact `podman` argument
+//! lists) and every warning and error the init would print (README.md, *The
+//! checker*); `--json` also lists them as `problems`, objects naming the
+//! option, instance, field and a suggestion. Exit status: 0 without errors,
+//! 1 with errors (with `--strict`, every warning is one), 2 on a usage
+//! error (or a file that cannot be read). `b2c check --list-options` prints
+//! the option table.
 
-use crate::cmdline::{self, shell_quote, Config, ContainerSpec};
+use crate::cmdline::{self, shell_quote, Config, ContainerSpec, Problem, OPTIONS};
 use crate::podman;
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
@@ -26,8 +30,9 @@ b2c - boot2container: a PID 1 that boots a machine straight into containers.
 When it is not PID 1, this binary is a host-side tool.
 
 Usage:
-  b2c check --cmdline 'OPTIONS' [--file PATH] [--json]
-  b2c check --file PATH [--json]
+  b2c check --cmdline 'OPTIONS' [--file PATH] [--json] [--strict]
+  b2c check --file PATH [--json] [--strict]
+  b2c check --list-options [--json]
   b2c --help | --version
 
 check: validate a kernel command line and/or an extra-args file (the file
@@ -38,9 +43,18 @@ warning and error the init would print.
   --cmdline 'OPTIONS'  the kernel command line (quote it for your shell)
   --file PATH          an extra-args file, merged after the command line
                        the way the init merges it ('-' reads stdin)
-  --json               print one JSON object instead of text
+  --json               print one JSON object instead of text; its
+                       \"problems\" list gives each warning and error as an
+                       object: option, instance, field, message,
+                       suggestion, severity
+  --strict             every warning is an error (as b2c.strict makes it
+                       for the init): the exit status is 1
+  --list-options       print every option the init knows: syntax, aliases,
+                       when it acts, whether it repeats, where it is parsed
+                       and acted on (with --json: a JSON list)
 
-Exit status: 0 no error, 1 errors found, 2 usage error or unreadable file.
+Exit status: 0 no error, 1 errors found (with --strict, warnings too),
+2 usage error or unreadable file.
 ";
 
 /// What `b2c check` was asked to do.
@@ -49,6 +63,8 @@ struct CheckArgs {
     cmdline: Option<Vec<u8>>,
     file: Option<OsString>,
     json: bool,
+    strict: bool,
+    list_options: bool,
 }
 
 enum Command {
@@ -82,6 +98,8 @@ fn parse_args(args: &[OsString]) -> Result<Command, String> {
         match name {
             b"-h" | b"--help" => return Ok(Command::Help),
             b"--json" if inline.is_none() => out.json = true,
+            b"--strict" if inline.is_none() => out.strict = true,
+            b"--list-options" if inline.is_none() => out.list_options = true,
             b"--cmdline" | b"--file" => {
                 let value: Vec<u8> = match inline {
                     Some(v) => v.to_vec(),
@@ -112,7 +130,11 @@ fn parse_args(args: &[OsString]) -> Result<Command, String> {
             }
         }
     }
-    if out.cmdline.is_none() && out.file.is_none() {
+    if out.list_options {
+        if out.cmdline.is_some() || out.file.is_some() || out.strict {
+            return Err("--list-options takes no --cmdline, --file nor --strict".into());
+        }
+    } else if out.cmdline.is_none() && out.file.is_none() {
         return Err("check needs --cmdline 'OPTIONS' and/or --file PATH".into());
     }
     Ok(Command::Check(out))
@@ -139,6 +161,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
             println!("b2c {}", env!("CARGO_PKG_VERSION"));
             return EXIT_OK;
         }
+        Ok(Command::Check(c)) if c.list_options => {
+            print!("{}", list_options(c.json));
+            return EXIT_OK;
+        }
         Ok(Command::Check(c)) => c,
         Err(msg) => return usage_error(&msg),
     };
@@ -152,7 +178,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
             }
         },
     };
-    let report = Report::new(check.cmdline.as_deref(), file.as_deref());
+    let mut report = Report::new(check.cmdline.as_deref(), file.as_deref());
+    if check.strict {
+        report = report.strict();
+    }
     if check.json {
         println!("{}", report.json_string());
     } else {
@@ -186,10 +215,20 @@ impl Report {
                 }
             }
         }
+        // Volume set-up failures the command line alone tells: the init
+        // prints the same errors.
+        let volume_errors = crate::volumes::config_errors(&config);
+        config.errors.extend(volume_errors);
         if config.run.is_empty() && config.run_post.is_empty() {
             notes.push("no b2c.run or b2c.run_post: the pipeline does not run".to_string());
         }
         Report { config, notes }
+    }
+
+    /// `--strict`: every warning becomes an error.
+    pub fn strict(mut self) -> Report {
+        self.config.make_warnings_errors("--strict");
+        self
     }
 
     /// 0 without errors, 1 with errors.
@@ -201,13 +240,37 @@ impl Report {
         }
     }
 
-    /// The report as one JSON object (see [`to_json`]) plus `notes`.
+    /// The report as one JSON object: the configuration (each option's
+    /// `setting`, secrets as `***`), the containers as objects whose `args`
+    /// is the complete `podman` argument list, `warnings` and `errors` (their
+    /// messages), `problems` (the errors then the warnings, as objects) and
+    /// `notes`.
     pub fn json(&self) -> Value {
-        let mut v = to_json(&self.config);
-        if let Value::Object(map) = &mut v {
-            map.insert("notes".into(), json!(self.notes));
-        }
-        v
+        let c = &self.config;
+        let problems = c
+            .errors
+            .iter()
+            .map(|problem| ProblemJson {
+                problem,
+                severity: "error",
+            })
+            .chain(c.warnings.iter().map(|problem| ProblemJson {
+                problem,
+                severity: "warning",
+            }))
+            .collect();
+        let report = JsonReport {
+            config: c,
+            run_service: containers(&c.run_service),
+            run: containers(&c.run),
+            run_post: containers(&c.run_post),
+            problems,
+            notes: &self.notes,
+        };
+        serde_json::to_value(report).unwrap_or_else(|e| {
+            // Cannot happen (strings, numbers, lists and maps only); stay valid JSON anyway.
+            json!({ "errors": [format!("internal error: {e}")] })
+        })
     }
 
     /// [`Report::json`] as pretty-printed text.
@@ -224,57 +287,90 @@ impl Report {
     }
 }
 
-fn containers(specs: &[ContainerSpec]) -> Value {
-    Value::Array(
-        specs
-            .iter()
-            .map(|s| {
-                json!({
-                    "source": s.source,
-                    "user_args": s.args,
-                    "image": podman::image(&s.args),
-                    "args": podman::run_args(s),
-                })
-            })
-            .collect(),
-    )
+/// `b2c check --json`: the configuration with the containers spelled out.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    #[serde(flatten)]
+    config: &'a Config,
+    run_service: Vec<ContainerJson<'a>>,
+    run: Vec<ContainerJson<'a>>,
+    run_post: Vec<ContainerJson<'a>>,
+    problems: Vec<ProblemJson<'a>>,
+    notes: &'a [String],
+}
+
+/// One problem of `b2c check --json`: `option`, `instance`, `field`,
+/// `message`, `suggestion` (null when unknown) and `severity`.
+#[derive(Serialize)]
+struct ProblemJson<'a> {
+    #[serde(flatten)]
+    problem: &'a Problem,
+    /// `error` or `warning`.
+    severity: &'static str,
+}
+
+/// One container: as written, split, its image and podman's arguments.
+#[derive(Serialize)]
+struct ContainerJson<'a> {
+    source: &'a str,
+    user_args: Vec<String>,
+    image: Option<String>,
+    args: Vec<String>,
+}
+
+fn containers(specs: &[ContainerSpec]) -> Vec<ContainerJson<'_>> {
+    specs
+        .iter()
+        .map(|s| ContainerJson {
+            source: &s.source,
+            user_args: cmdline::mask::container_args(&s.args),
+            image: podman::image(&s.args),
+            args: cmdline::mask::container_args(&podman::run_args(s)),
+        })
+        .collect()
 }
 
 fn value<T: serde::Serialize>(x: &T) -> Value {
     serde_json::to_value(x).unwrap_or(Value::Null)
 }
 
-/// The configuration as one JSON object. Containers are lists of objects
-/// whose `args` is the complete `podman` argument list; secrets are `***`.
-pub fn to_json(c: &Config) -> Value {
-    json!({
-        "run_service": containers(&c.run_service),
-        "run": containers(&c.run),
-        "run_post": containers(&c.run_post),
-        "pipefail": c.pipefail,
-        "poweroff_delay": c.poweroff_delay,
-        "shutdown_cmd": c.shutdown_cmd,
-        "reboot_cmd": c.reboot_cmd,
-        "hostname": c.hostname,
-        "keymap": c.keymap,
-        "ntp_peer": value(&c.ntp_peer),
-        "extra_args_url": value(&c.extra_args_url),
-        "proxy": value(&c.proxy),
-        "logins": value(&c.logins),
-        "storage": value(&c.storage),
-        "cache_device": value(&c.cache_device),
-        "swap": value(&c.swap),
-        "filesystems": value(&c.filesystems),
-        "nbd": value(&c.nbds),
-        "modules": c.modules,
-        "insmods": c.insmods,
-        "ifaces": value(&c.ifaces),
-        "ip": c.kernel_ip,
-        "minio": value(&c.minio),
-        "volumes": value(&c.volumes),
-        "warnings": c.warnings,
-        "errors": c.errors,
-    })
+/// The settings the text report shows in its pipeline part rather than
+/// among the other settings.
+const PIPELINE_SETTINGS: &[&str] = &["run", "run_post", "run_service", "pipefail"];
+
+/// `b2c check --list-options`: the option table, as text or JSON.
+pub fn list_options(as_json: bool) -> String {
+    if as_json {
+        return serde_json::to_string_pretty(OPTIONS)
+            .map(|s| s + "\n")
+            .unwrap_or_else(|e| format!("{{\"errors\": [\"internal error: {e}\"]}}\n"));
+    }
+    let mut out = String::new();
+    for o in OPTIONS {
+        out.push_str(&format!("{}\n    {}\n", o.syntax, o.summary));
+        if !o.aliases.is_empty() {
+            out.push_str(&format!("    aliases: {}\n", o.aliases.join(", ")));
+        }
+        out.push_str(&format!(
+            "    given: {}\n    acts: {}\n",
+            o.repeat.describe(),
+            o.stage.describe()
+        ));
+        if !o.fields.is_empty() {
+            out.push_str(&format!("    fields: {}\n", o.fields.join(", ")));
+        }
+        if !o.default.is_empty() {
+            out.push_str(&format!("    default: {}\n", o.default));
+        }
+        out.push_str(&format!("    a bad value: {}\n", o.bad_value()));
+        out.push_str(&format!(
+            "    example: {}\n    parsed in {}; acted on in {}\n",
+            o.example,
+            o.parsed_in,
+            o.acted_on_in.join(", ")
+        ));
+    }
+    out
 }
 
 fn command_line(words: &[String]) -> String {
@@ -299,7 +395,7 @@ pub fn render_text(c: &Config, notes: &[String]) -> String {
             out.push_str(&format!(
                 "  {label} {}: podman {}\n",
                 i + 1,
-                command_line(&podman::run_args(spec))
+                command_line(&cmdline::mask::container_args(&podman::run_args(spec)))
             ));
         }
     }
@@ -309,67 +405,36 @@ pub fn render_text(c: &Config, notes: &[String]) -> String {
         );
     }
 
+    let json = value(c);
     let mut settings: Vec<String> = Vec::new();
-    let mut add = |name: &str, v: String| settings.push(format!("  {name}: {v}"));
-    add(
-        "hostname",
-        c.hostname
-            .clone()
-            .unwrap_or_else(|| "boot2container (default)".into()),
-    );
-    if let Some(k) = &c.keymap {
-        add("keymap", k.clone());
-    }
-    add(
-        "ntp_peer",
-        value(&c.ntp_peer).as_str().unwrap_or_default().to_string(),
-    );
-    if let Some(u) = &c.extra_args_url {
-        add("extra_args_url", u.to_string());
-    }
-    add("cache_device", compact(&c.cache_device));
-    if let Some(s) = &c.swap {
-        add("swap", compact(s));
-    }
-    if let Some(p) = &c.proxy {
-        add("proxy", compact(p));
-    }
-    for l in &c.logins {
-        add("login", compact(l));
-    }
-    if !c.storage.is_empty() {
-        add("storage", compact(&c.storage));
-    }
-    for f in &c.filesystems {
-        add("filesystem", compact(f));
-    }
-    for n in &c.nbds {
-        add("nbd", compact(n));
-    }
-    if !c.modules.is_empty() {
-        add("modules", c.modules.join(","));
-    }
-    if !c.insmods.is_empty() {
-        add("insmods", c.insmods.join(","));
-    }
-    for i in &c.ifaces {
-        add("iface", compact(i));
-    }
-    if let Some(ip) = &c.kernel_ip {
-        add("ip", ip.clone());
-    }
-    for m in &c.minio {
-        add("minio", compact(m));
-    }
-    for v in &c.volumes {
-        add("volume", compact(v));
-    }
-    add("poweroff_delay", format!("{} s", c.poweroff_delay));
-    if let Some(cmd) = &c.shutdown_cmd {
-        add("shutdown_cmd", command_line(cmd));
-    }
-    if let Some(cmd) = &c.reboot_cmd {
-        add("reboot_cmd", command_line(cmd));
+    for o in OPTIONS {
+        if PIPELINE_SETTINGS.contains(&o.setting) {
+            continue;
+        }
+        let name = o.key.trim_start_matches("b2c.");
+        let shown = match json.get(o.setting).unwrap_or(&Value::Null) {
+            Value::Null | Value::Bool(false) => Vec::new(),
+            Value::Array(items) if items.iter().all(Value::is_string) => {
+                let words: Vec<String> = items
+                    .iter()
+                    .filter_map(|w| w.as_str().map(str::to_string))
+                    .collect();
+                if words.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![command_line(&words)]
+                }
+            }
+            Value::Array(items) => items.iter().map(compact).collect(),
+            Value::String(s) => vec![s.clone()],
+            other => vec![compact(other)],
+        };
+        if shown.is_empty() && !o.default.is_empty() {
+            settings.push(format!("  {name}: {} (default)", o.default));
+        }
+        for v in shown {
+            settings.push(format!("  {name}: {v}"));
+        }
     }
     out.push_str("Settings:\n");
     for s in settings {
@@ -393,9 +458,9 @@ pub fn render_text(c: &Config, notes: &[String]) -> String {
     out
 }
 
-/// One-line JSON of `x` without its unset fields (null, false, empty lists).
-fn compact<T: serde::Serialize>(x: &T) -> String {
-    let mut v = value(x);
+/// One-line JSON of `v` without its unset fields (null, false, empty lists).
+fn compact(v: &Value) -> String {
+    let mut v = v.clone();
     if let Value::Object(map) = &mut v {
         map.retain(|_, f| {
             !(f.is_null() || *f == Value::Bool(false) || f.as_array().is_some_and(|a| a.is_empty()))
@@ -405,122 +470,4 @@ fn compact<T: serde::Serialize>(x: &T) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn os(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn argument_parsing() {
-        let parsed = |a: &[&str]| parse_args(&os(a));
-        assert!(matches!(parsed(&["b2c", "--help"]), Ok(Command::Help)));
-        assert!(matches!(parsed(&["b2c", "check", "-h"]), Ok(Command::Help)));
-        assert!(matches!(
-            parsed(&["b2c", "--version"]),
-            Ok(Command::Version)
-        ));
-        match parsed(&["b2c", "check", "--cmdline", "a=b", "--json", "--file=x"]) {
-            Ok(Command::Check(c)) => {
-                assert_eq!(c.cmdline.as_deref(), Some(&b"a=b"[..]));
-                assert_eq!(c.file.as_deref(), Some(OsStr::new("x")));
-                assert!(c.json);
-            }
-            _ => panic!("not parsed"),
-        }
-        match parsed(&["b2c", "check", "--cmdline=b2c.run=\"x y\""]) {
-            Ok(Command::Check(c)) => {
-                assert_eq!(c.cmdline.as_deref(), Some(&b"b2c.run=\"x y\""[..]))
-            }
-            _ => panic!("not parsed"),
-        }
-        assert!(parsed(&["b2c"]).is_err());
-        assert!(parsed(&["b2c", "frobnicate"]).is_err());
-        assert!(parsed(&["b2c", "check"]).is_err());
-        assert!(parsed(&["b2c", "check", "--cmdline"]).is_err());
-        assert!(parsed(&["b2c", "check", "--cmdline", "a", "--cmdline", "b"]).is_err());
-        assert!(parsed(&["b2c", "check", "--cmdline", "a", "--bogus"]).is_err());
-        assert!(parsed(&["b2c", "check", "--json=1", "--cmdline", "a"]).is_err());
-    }
-
-    #[test]
-    fn usage_errors_exit_2() {
-        assert_eq!(main(os(&["b2c"])), EXIT_USAGE);
-        assert_eq!(main(os(&["b2c", "check"])), EXIT_USAGE);
-        assert_eq!(
-            main(os(&["b2c", "check", "--file", "/nonexistent/x"])),
-            EXIT_USAGE
-        );
-    }
-
-    #[test]
-    fn json_has_every_key() {
-        let r = Report::new(
-            Some(b"b2c.run=\"-ti docker://reg/img:1 sh\" b2c.hostname=plop"),
-            None,
-        );
-        let v = r.json();
-        for key in [
-            "run",
-            "run_post",
-            "run_service",
-            "pipefail",
-            "volumes",
-            "filesystems",
-            "ifaces",
-            "minio",
-            "cache_device",
-            "swap",
-            "hostname",
-            "ntp_peer",
-            "extra_args_url",
-            "poweroff_delay",
-            "warnings",
-            "errors",
-            "notes",
-        ] {
-            assert!(v.get(key).is_some(), "missing {key}");
-        }
-        assert_eq!(
-            v["run"][0]["args"],
-            json!([
-                "run",
-                "--privileged",
-                "--network=host",
-                "--pull=newer",
-                "-ti",
-                "reg/img:1",
-                "sh"
-            ])
-        );
-        assert_eq!(v["run"][0]["image"], json!("reg/img:1"));
-        assert_eq!(r.exit_code(), EXIT_OK);
-    }
-
-    #[test]
-    fn text_report() {
-        let r = Report::new(
-            Some(b"b2c.run=\"img sh -c 'echo hi'\" b2c.hostname=bad_name b2c.foo=1"),
-            None,
-        );
-        let t = r.text();
-        assert!(t.contains(
-            "  run 1: podman run --privileged --network=host --pull=newer img sh -c 'echo hi'\n"
-        ));
-        assert!(t.contains("ERROR: b2c.hostname: \"bad_name\" is not a valid host name"));
-        assert!(t.contains("WARNING: b2c.foo: unknown option ignored"));
-        assert!(t.contains("1 error(s), 1 warning(s)"));
-        assert_eq!(r.exit_code(), EXIT_ERRORS);
-    }
-
-    #[test]
-    fn notes() {
-        let r = Report::new(Some(b"b2c.extra_args_url=http://x/y"), None);
-        assert_eq!(r.notes.len(), 2);
-        assert!(r.notes[0].contains("no --file was given"));
-        let r = Report::new(Some(b"b2c.extra_args_url=http://x/y"), Some(b"b2c.run=img"));
-        assert!(r.notes.is_empty());
-    }
-}
+mod tests;

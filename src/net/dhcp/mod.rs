@@ -21,6 +21,11 @@ use dhcproto::v4::{
 };
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 
+mod lease;
+
+use lease::parse_lease;
+pub use lease::{classful_prefix, mask_to_prefix, Lease};
+
 /// UDP port of DHCP servers.
 pub const DHCP_SERVER_PORT: u16 = SERVER_PORT;
 /// UDP port of DHCP clients.
@@ -83,42 +88,6 @@ pub enum MessageKind {
     Ack,
     /// DHCPNAK.
     Nak,
-}
-
-/// The configuration granted by a server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    /// Our address.
-    pub address: Ipv4Addr,
-    /// Prefix length of the subnet (from the subnet mask, or the address class).
-    pub prefix_len: u8,
-    /// Routers, preferred first.
-    pub routers: Vec<Ipv4Addr>,
-    /// DNS servers.
-    pub dns: Vec<Ipv4Addr>,
-    /// Domain name (option 15).
-    pub domain: Option<String>,
-    /// Domain search list (option 119).
-    pub search: Vec<String>,
-    /// NTP servers (option 42).
-    pub ntp: Vec<Ipv4Addr>,
-    /// The server that granted the lease.
-    pub server: Ipv4Addr,
-    /// Lease duration; `None` for an infinite lease.
-    pub lease_time: Option<Duration>,
-    /// Renewal time T1, from the moment the lease was granted.
-    pub t1: Option<Duration>,
-    /// Rebinding time T2, from the moment the lease was granted.
-    pub t2: Option<Duration>,
-    /// When the lease was granted (the ACK was received).
-    pub acquired: Instant,
-}
-
-impl Lease {
-    /// When the lease expires, if it does.
-    pub fn expires(&self) -> Option<Instant> {
-        self.lease_time.map(|d| self.acquired + d)
-    }
 }
 
 /// Why a lease was lost.
@@ -202,14 +171,49 @@ enum State {
 }
 
 impl State {
-    fn name(&self) -> &'static str {
+    fn kind(&self) -> ClientState {
         match self {
-            State::Init => "INIT",
-            State::Selecting => "SELECTING",
-            State::Requesting { .. } => "REQUESTING",
-            State::Bound => "BOUND",
-            State::Renewing => "RENEWING",
-            State::Rebinding => "REBINDING",
+            State::Init => ClientState::Init,
+            State::Selecting => ClientState::Selecting,
+            State::Requesting { .. } => ClientState::Requesting,
+            State::Bound => ClientState::Bound,
+            State::Renewing => ClientState::Renewing,
+            State::Rebinding => ClientState::Rebinding,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// The RFC 2131 state of a [`Client`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientState {
+    /// Not started.
+    Init,
+    /// Discovering: waiting for an offer.
+    Selecting,
+    /// An offer was taken: waiting for its acknowledgement.
+    Requesting,
+    /// A lease is held.
+    Bound,
+    /// Extending the lease with its server (after T1).
+    Renewing,
+    /// Extending the lease with any server (after T2).
+    Rebinding,
+}
+
+impl ClientState {
+    /// The RFC 2131 name (for logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientState::Init => "INIT",
+            ClientState::Selecting => "SELECTING",
+            ClientState::Requesting => "REQUESTING",
+            ClientState::Bound => "BOUND",
+            ClientState::Renewing => "RENEWING",
+            ClientState::Rebinding => "REBINDING",
         }
     }
 }
@@ -243,21 +247,6 @@ fn random_seed(mac: &[u8; 6]) -> u64 {
         .unwrap_or(0);
     hasher.write_u128(nanos);
     hasher.finish()
-}
-
-/// Prefix length of a subnet mask (leading one bits).
-pub fn mask_to_prefix(mask: Ipv4Addr) -> u8 {
-    // leading_ones() of a u32 is at most 32, so it fits in a u8.
-    u8::try_from(u32::from(mask).leading_ones()).unwrap_or(32)
-}
-
-/// The classful prefix length of an address (used when no mask is given).
-pub fn classful_prefix(addr: Ipv4Addr) -> u8 {
-    match addr.octets()[0] {
-        0..=127 => 8,
-        128..=191 => 16,
-        _ => 24,
-    }
 }
 
 fn kind_of(msg: MessageType) -> Option<MessageKind> {
@@ -304,6 +293,11 @@ impl Client {
     /// The current lease, if bound (or renewing/rebinding).
     pub fn lease(&self) -> Option<&Lease> {
         self.lease.as_ref()
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ClientState {
+        self.state.kind()
     }
 
     /// The RFC 2131 name of the current state (for logs).
@@ -556,7 +550,8 @@ impl Client {
                 got: msg.xid(),
             });
         }
-        if msg.chaddr().get(..6) != Some(&self.mac[..]) {
+        // dhcproto's chaddr() slices the 16-byte field by the sender's hlen.
+        if msg.hlen() > 16 || msg.chaddr().get(..6) != Some(&self.mac[..]) {
             return Err(Ignored::WrongClient);
         }
         let Some(DhcpOption::MessageType(mtype)) = msg.opts().get(OptionCode::MessageType) else {
@@ -659,93 +654,7 @@ impl Client {
     }
 }
 
-/// Reads the lease's options from an ACK.
-fn parse_lease(msg: &Message, address: Ipv4Addr, server: Ipv4Addr, now: Instant) -> Lease {
-    let opts = msg.opts();
-    let prefix_len = match opts.get(OptionCode::SubnetMask) {
-        Some(DhcpOption::SubnetMask(mask)) => mask_to_prefix(*mask),
-        _ => classful_prefix(address),
-    };
-    let addrs = |code: OptionCode| -> Vec<Ipv4Addr> {
-        match opts.get(code) {
-            Some(DhcpOption::Router(v))
-            | Some(DhcpOption::DomainNameServer(v))
-            | Some(DhcpOption::NtpServers(v)) => v
-                .iter()
-                .copied()
-                .filter(|a| !a.is_unspecified() && !a.is_broadcast())
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let domain = match opts.get(OptionCode::DomainName) {
-        Some(DhcpOption::DomainName(d)) => {
-            let d = d.trim_matches(|c: char| c == '\0' || c.is_whitespace());
-            let d = d.trim_end_matches('.');
-            (!d.is_empty() && is_valid_domain(d)).then(|| d.to_string())
-        }
-        _ => None,
-    };
-    let search = match opts.get(OptionCode::DomainSearch) {
-        Some(DhcpOption::DomainSearch(names)) => names
-            .iter()
-            .map(|n| n.to_utf8().trim_end_matches('.').to_string())
-            .filter(|d| !d.is_empty() && is_valid_domain(d))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let secs = |code: OptionCode| -> Option<u32> {
-        match opts.get(code) {
-            Some(DhcpOption::AddressLeaseTime(s))
-            | Some(DhcpOption::Renewal(s))
-            | Some(DhcpOption::Rebinding(s)) => Some(*s),
-            _ => None,
-        }
-    };
-    // 0xffffffff is an infinite lease, and so is a missing lease time
-    // (BOOTP-style servers).
-    let lease_time = match secs(OptionCode::AddressLeaseTime) {
-        Some(u32::MAX) | None => None,
-        Some(s) => Some(Duration::from_secs(u64::from(s.max(1)))),
-    };
-    let (t1, t2) = match lease_time {
-        None => (None, None),
-        Some(lt) => {
-            let t1_default = lt / 2;
-            let t2_default = lt.mul_f64(0.875);
-            let t1 = secs(OptionCode::Renewal).map(|s| Duration::from_secs(u64::from(s)));
-            let t2 = secs(OptionCode::Rebinding).map(|s| Duration::from_secs(u64::from(s)));
-            let t2 = t2.filter(|t2| *t2 < lt).unwrap_or(t2_default);
-            let t1 = t1.filter(|t1| *t1 < t2).unwrap_or(t1_default.min(t2));
-            (Some(t1), Some(t2))
-        }
-    };
-    Lease {
-        address,
-        prefix_len,
-        routers: addrs(OptionCode::Router),
-        dns: addrs(OptionCode::DomainNameServer),
-        domain,
-        search,
-        ntp: addrs(OptionCode::NtpServers),
-        server,
-        lease_time,
-        t1,
-        t2,
-        acquired: now,
-    }
-}
-
-/// A domain name safe to write into resolv.conf (no spaces, no control
-/// characters, nothing but letters, digits, `-`, `_` and `.`).
-fn is_valid_domain(d: &str) -> bool {
-    d.len() <= 253
-        && d.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -962,6 +871,26 @@ mod tests {
     }
 
     #[test]
+    fn hardware_address_length_over_16_is_ignored() {
+        // Found by fuzzing: a reply whose hlen exceeds the 16-byte chaddr
+        // field made dhcproto's chaddr() panic.
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        let mut offer = reply(
+            c.xid(),
+            MessageType::Offer,
+            ADDR,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        offer[2] = 17;
+        assert_eq!(c.on_packet(&offer, now), Err(Ignored::WrongClient));
+        offer[2] = 255;
+        assert_eq!(c.on_packet(&offer, now), Err(Ignored::WrongClient));
+        assert_eq!(c.state_name(), "SELECTING");
+    }
+
+    #[test]
     fn offer_without_server_id_or_address_is_ignored() {
         let now = Instant::now();
         let mut c = client(now);
@@ -1036,8 +965,8 @@ mod tests {
         assert_eq!(c.deadline(), None, "infinite lease: nothing to renew");
     }
 
-    #[test]
-    fn bad_t1_t2_fall_back_to_defaults() {
+    /// The lease that an ACK with `opts` grants after the usual OFFER.
+    fn lease_from_ack(opts: Vec<DhcpOption>) -> Lease {
         let now = Instant::now();
         let mut c = client(now);
         c.start(now);
@@ -1048,21 +977,40 @@ mod tests {
             vec![DhcpOption::ServerIdentifier(SERVER)],
         );
         c.on_packet(&offer, now).unwrap();
-        let ack = reply(
-            c.xid(),
-            MessageType::Ack,
-            ADDR,
-            vec![
-                DhcpOption::AddressLeaseTime(1000),
-                DhcpOption::Renewal(5000),
-                DhcpOption::Rebinding(2000),
-                DhcpOption::DomainName("bad name; rm -rf".into()),
-            ],
-        );
+        let ack = reply(c.xid(), MessageType::Ack, ADDR, opts);
         let events = c.on_packet(&ack, now).unwrap();
         let Event::Bound(lease) = &events[0] else {
             panic!("{events:?}")
         };
+        lease.clone()
+    }
+
+    #[test]
+    fn zero_subnet_mask_falls_back_to_the_class() {
+        // Found by fuzzing: a mask of 0.0.0.0 gave a /0 lease.
+        let lease = lease_from_ack(vec![DhcpOption::SubnetMask(Ipv4Addr::UNSPECIFIED)]);
+        assert_eq!(lease.prefix_len, 8);
+    }
+
+    #[test]
+    fn multicast_and_loopback_routers_are_dropped() {
+        // Found by fuzzing: a multicast router reached the default route.
+        let lease = lease_from_ack(vec![DhcpOption::Router(vec![
+            Ipv4Addr::new(224, 0, 0, 1),
+            Ipv4Addr::LOCALHOST,
+            SERVER,
+        ])]);
+        assert_eq!(lease.routers, [SERVER]);
+    }
+
+    #[test]
+    fn bad_t1_t2_fall_back_to_defaults() {
+        let lease = lease_from_ack(vec![
+            DhcpOption::AddressLeaseTime(1000),
+            DhcpOption::Renewal(5000),
+            DhcpOption::Rebinding(2000),
+            DhcpOption::DomainName("bad name; rm -rf".into()),
+        ]);
         assert_eq!(lease.t1, Some(Duration::from_secs(500)));
         assert_eq!(lease.t2, Some(Duration::from_secs(875)));
         assert_eq!(lease.domain, None);
@@ -1300,5 +1248,26 @@ mod tests {
         let a = Client::new(MAC, ClientConfig::default(), now);
         let b = Client::new(MAC, ClientConfig::default(), now);
         assert_ne!(a.xid(), b.xid());
+    }
+
+    #[test]
+    fn states_are_typed() {
+        let now = Instant::now();
+        let mut c = client(now);
+        assert_eq!(c.state(), ClientState::Init);
+        c.start(now);
+        assert_eq!(c.state(), ClientState::Selecting);
+        let offer = reply(
+            c.xid(),
+            MessageType::Offer,
+            ADDR,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        c.on_packet(&offer, now).unwrap();
+        assert_eq!(c.state(), ClientState::Requesting);
+        let ack = reply(c.xid(), MessageType::Ack, ADDR, full_ack_opts());
+        c.on_packet(&ack, now).unwrap();
+        assert_eq!(c.state(), ClientState::Bound);
+        assert_eq!(c.state().name(), c.state_name());
     }
 }

@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| b2c_fuzz::cmdline::run_cmdline(data));
