@@ -129,14 +129,17 @@ fn invalid_line_exits_1_naming_the_option() {
         stdout(&o).contains("ERROR: b2c.iface=eth0: address \"10.0.0.300/24\" is not a valid CIDR")
     );
 
-    let o = b2c(&["check", "--json", "--cmdline", "b2c.swap=8Q b2c.hostnme=x"]);
+    let o = b2c(&[
+        "check",
+        "--json",
+        "--cmdline",
+        "b2c.nbd=/dev/nbd0,host=h,port=0 b2c.hostnme=x",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let v = json_of(&o);
     assert_eq!(
         v["errors"],
-        serde_json::json!([
-            "b2c.swap: size \"8Q\" has an unknown unit \"Q\" (expected K, M, G or T)"
-        ])
+        serde_json::json!(["b2c.nbd=/dev/nbd0: port \"0\" is not a number from 1 to 65535"])
     );
     assert_eq!(
         v["warnings"],
@@ -144,11 +147,139 @@ fn invalid_line_exits_1_naming_the_option() {
     );
 }
 
+/// A value the original ran with a fallback: a warning (exit 0), an error
+/// with `--strict` (exit 1), and in both cases the same problem objects.
+#[test]
+fn strict_turns_warnings_into_errors() {
+    let line = "b2c.run=img b2c.cache_device=bogus b2c.poweroff_delay=1.5";
+    let o = b2c(&["check", "--cmdline", line]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let warning = "b2c.cache_device: \"bogus\" is not none, auto, reset, a /dev/ path or the name of a b2c.filesystem of the command line (none is defined); defaulting to none (images and volumes live in RAM)";
+    assert!(stdout(&o).contains(&format!("WARNING: {warning}\n")));
+    assert!(stdout(&o).contains("0 error(s), 1 warning(s)"));
+
+    let o = b2c(&["check", "--strict", "--cmdline", line]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains(&format!("ERROR: {warning} (an error with --strict)\n")));
+    assert!(stdout(&o).contains("1 error(s), 0 warning(s)"));
+
+    let o = b2c(&["check", "--strict", "--json", "--cmdline", line]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json_of(&o);
+    assert_eq!(v["poweroff_delay"], 1.5);
+    assert_eq!(v["cache_device"]["mode"], "none");
+    assert_eq!(v["warnings"], serde_json::json!([]));
+    assert_eq!(
+        v["problems"],
+        serde_json::json!([{
+            "option": "b2c.cache_device",
+            "instance": null,
+            "field": null,
+            "message": format!("{warning} (an error with --strict)"),
+            "suggestion": null,
+            "severity": "error",
+        }])
+    );
+    // A clean line passes --strict.
+    let o = b2c(&["check", "--strict", "--cmdline", "b2c.run=img"]);
+    assert_eq!(o.status.code(), Some(0));
+    // --strict with --list-options is a usage error.
+    let o = b2c(&["check", "--strict", "--list-options"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// `problems`: one object per warning and error, with the option, the
+/// instance and the field the parser was on, and its suggestion.
+#[test]
+fn problems_are_objects() {
+    let o = b2c(&[
+        "check",
+        "--json",
+        "--cmdline",
+        "b2c.iface=eth0,addres=10.0.0.1/24,gateway=10.0.0 b2c.container=\"-ti\" b2c.login=reg,username=u,password=s3cr3t,pw2 b2c.volume=v,fscrypt_key=AAAA",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json_of(&o);
+    let problems = v["problems"].as_array().unwrap();
+    for p in problems {
+        let keys: Vec<&String> = p.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "field",
+                "instance",
+                "message",
+                "option",
+                "severity",
+                "suggestion"
+            ]
+        );
+    }
+    assert_eq!(
+        serde_json::Value::Array(problems.clone()),
+        serde_json::json!([
+            {
+                "option": "b2c.iface", "instance": "eth0", "field": "gateway",
+                "message": "b2c.iface=eth0: gateway \"10.0.0\" is not a valid IP address",
+                "suggestion": null, "severity": "error",
+            },
+            {
+                "option": "b2c.run", "instance": null, "field": null,
+                "message": "b2c.container: no image in \"-ti\" (expected [PODMAN OPTIONS] IMAGE [COMMAND [ARG...]])",
+                "suggestion": null, "severity": "error",
+            },
+            {
+                "option": "b2c.volume", "instance": "v", "field": "fscrypt_key",
+                "message": "b2c.volume=v: fscrypt_key must decode to 64 bytes, it decodes to 3 (make one with: head -c 64 /dev/urandom | base64 -w0)",
+                "suggestion": "make one with: head -c 64 /dev/urandom | base64 -w0", "severity": "error",
+            },
+            {
+                "option": "b2c.iface", "instance": "eth0", "field": "addres",
+                "message": "b2c.iface=eth0: unknown field \"addres\" ignored (did you mean \"address\"?); accepted fields: dhcp, auto, address, gateway, nameserver, route, forward",
+                "suggestion": "address", "severity": "warning",
+            },
+            {
+                "option": "b2c.login", "instance": "reg", "field": null,
+                "message": "b2c.login=reg: unknown field number 4 ignored (not shown: it may be part of a secret that contains a comma); accepted fields: username, password",
+                "suggestion": null, "severity": "warning",
+            },
+        ])
+    );
+    // The lists of messages farms already read are unchanged.
+    assert_eq!(v["errors"].as_array().unwrap().len(), 3);
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 2);
+    assert!(!stdout(&o).contains("s3cr3t") && !stdout(&o).contains("pw2"));
+}
+
 #[test]
 fn warnings_alone_exit_0() {
     let o = b2c(&["check", "--cmdline", "b2c.run=img b2c.colour=blue"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("WARNING: b2c.colour: unknown option ignored"));
+}
+
+#[test]
+fn fscrypt_without_a_cache_is_the_init_s_error() {
+    let key =
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZg==";
+    let o = b2c(&[
+        "check",
+        "--cmdline",
+        &format!("b2c.volume=enc,fscrypt_key={key} b2c.run=img"),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("ERROR: b2c.volume=enc: fscrypt_key: /var/lib/containers/storage/volumes/enc/_data is on RAM (there is no cache disk mounted on /storage), which cannot encrypt: encrypted volumes need the ext4 cache (b2c.cache_device)"),
+        "{out}"
+    );
+    assert!(!out.contains(key), "{out}");
+    let o = b2c(&[
+        "check",
+        "--cmdline",
+        &format!("b2c.cache_device=auto b2c.volume=enc,fscrypt_key={key} b2c.run=img"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
 #[test]
@@ -161,6 +292,7 @@ fn json_structure() {
     ]);
     assert_eq!(o.status.code(), Some(0));
     let v = json_of(&o);
+    assert_eq!(v["errors"], serde_json::json!([]));
     for key in [
         "run",
         "run_post",
@@ -272,7 +404,7 @@ fn non_utf8_argument() {
         .arg("--json")
         .arg("--cmdline")
         .arg(std::ffi::OsStr::from_bytes(
-            b"b2c.hostname=a\xffb b2c.run=img",
+            b"b2c.volume=a\xffb b2c.hostname=a\xffb b2c.run=img",
         ))
         .output()
         .unwrap();
@@ -280,6 +412,69 @@ fn non_utf8_argument() {
     let v = json_of(&o);
     assert_eq!(
         v["errors"],
-        serde_json::json!(["b2c.hostname: the value is not valid UTF-8 text; option ignored"])
+        serde_json::json!(["b2c.volume: the value is not valid UTF-8 text; option ignored"])
     );
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!([
+            "b2c.hostname: the value is not valid UTF-8 text; the host name is boot2container"
+        ])
+    );
+}
+
+/// `b2c check` run as PID 1 (the entry point of a container image) is the
+/// checker, not the init: the binary decides on its argument, not only on
+/// its process id. The PID 1 runs in new user, PID, mount and network
+/// namespaces (`unshare`), so that, were it the init, it could touch
+/// nothing of the host.
+#[test]
+fn check_as_pid_1_is_the_checker() {
+    let probe = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--pid", "--fork", "true"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var_os("B2C_REQUIRE_ROOT_TESTS").is_none(),
+            "unshare --user --pid does not work here"
+        );
+        eprintln!("SKIPPED check_as_pid_1_is_the_checker: unshare --user --pid does not work here");
+        return;
+    }
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new("timeout");
+        cmd.args([
+            "--kill-after=5",
+            "60",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount",
+            "--net",
+            env!("CARGO_BIN_EXE_b2c"),
+        ])
+        .args(args);
+        cmd.output().expect("run unshare")
+    };
+    let o = run(&["check", "--cmdline", "b2c.run=\"reg.fake/img:1 echo hi\""]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout(&o).contains(
+            "  run 1: podman run --privileged --network=host --pull=newer reg.fake/img:1 echo hi\n"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["check", "--cmdline", "b2c.iface=eth0,address=10.0.0.300/24"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let o = run(&["--version"]);
+    assert_eq!(stdout(&o), format!("b2c {}\n", env!("CARGO_PKG_VERSION")));
 }

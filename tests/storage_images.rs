@@ -3,7 +3,10 @@
 //! dosfstools, util-linux, gdisk), and what we write read back by sgdisk,
 //! blkid and swaplabel. No root needed.
 
-#![allow(clippy::unwrap_used)]
+// An integration test crate: its helpers fail the test by panicking.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+mod images;
 
 use std::fs;
 use std::io::Read;
@@ -291,4 +294,68 @@ fn nbd_handshake_with_nbd_server() {
         Err(HandshakeError::Protocol(m)) => assert!(m.starts_with("export nope:"), "{m}"),
         other => panic!("{other:?}"),
     }
+}
+
+/// The safety rule of `auto`, end to end on real images: every disk made by
+/// the real tools is skipped (and could be claimed by naming it), the zeroed
+/// disk after them is the one `auto` would format.
+#[test]
+fn auto_skips_every_used_disk_made_by_the_real_tools() {
+    use boot2container::storage::disks::Disk;
+    use boot2container::storage::probe::data_outside_signatures;
+    use boot2container::storage::scan_once;
+    let dir = std::env::temp_dir().join(format!("b2c-used-disks-{}", std::process::id()));
+    let mut files = Vec::new();
+    for kind in images::KINDS {
+        if kind.needs_root && !images::is_root() {
+            assert!(
+                std::env::var_os("B2C_REQUIRE_ROOT_TESTS").is_none(),
+                "{}: needs root (a loop device)",
+                kind.name
+            );
+            eprintln!("skipping the {} image: it needs root", kind.name);
+            continue;
+        }
+        files.push((kind.name, images::make(kind, &dir)));
+    }
+    let zeroed = dir.join("zeroed.img");
+    fs::File::create(&zeroed)
+        .unwrap()
+        .set_len(images::SIZE)
+        .unwrap();
+    files.push(("zeroed", zeroed));
+    let disks: Vec<Disk> = files
+        .iter()
+        .enumerate()
+        .map(|(i, _)| Disk {
+            name: format!("img{i:02}"),
+            size: images::SIZE,
+            read_only: false,
+            removable: false,
+            optical: false,
+            mtd: false,
+            holders: Vec::new(),
+            partitions: Vec::new(),
+        })
+        .collect();
+    let file_of = |dev: &Path| -> PathBuf {
+        let name = dev.file_name().unwrap().to_str().unwrap();
+        let i: usize = name.trim_start_matches("img").parse().unwrap();
+        files[i].1.clone()
+    };
+    let scan = scan_once(
+        disks,
+        &[],
+        |dev| probe(&mut fs::File::open(file_of(dev))?),
+        |dev| data_outside_signatures(&mut fs::File::open(file_of(dev))?),
+    );
+    assert!(scan.cache.is_none());
+    let chosen = scan.blank.expect("the zeroed disk is blank");
+    assert_eq!(chosen.name, format!("img{:02}", files.len() - 1));
+    assert_eq!(scan.skipped.len(), files.len() - 1, "{:#?}", scan.skipped);
+    for (skip, (kind, _)) in scan.skipped.iter().zip(&files) {
+        eprintln!("{kind}: {skip}");
+        assert!(skip.claimable, "{kind}: {skip}");
+    }
+    fs::remove_dir_all(&dir).unwrap();
 }

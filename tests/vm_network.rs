@@ -7,7 +7,8 @@
 //! (Debian package chrony) and root (it listens on 127.0.0.1:123).
 //! Every host-side server listens on 127.0.0.1 only; the guest reaches it as
 //! 10.0.2.2 through QEMU's user networking.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// An integration test crate: its helpers fail the test by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -17,11 +18,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{demo_image, require_registry, Vm, VmConfig};
-
-fn run_option(args: &str) -> String {
-    format!("b2c.run=\"--tls-verify=false {args}\"")
-}
+use common::{demo_image, require_registry, run_option, Vm, VmConfig};
 
 /// Prints the DHCP time of a boot (the DHCP code logs `in N ms`).
 fn report_dhcp_time(vm: &Vm, scenario: &str) {
@@ -49,6 +46,9 @@ fn expect_status(vm: &mut Vm) -> i32 {
 
 #[test]
 fn two_nics_dhcp_and_static() {
+    if !common::vm_ready() {
+        return;
+    }
     require_registry();
     let cmdline = format!(
         "b2c.iface=eth0,dhcp b2c.iface=eth1,address=10.6.0.15/24,route=10.7.0.0/24:10.6.0.2,nameserver=10.6.0.3 {}",
@@ -76,7 +76,7 @@ fn two_nics_dhcp_and_static() {
     vm.wait_for("eth1: static 10.6.0.15/24, route 10.7.0.0/24 via 10.6.0.2");
     vm.wait_for("Nameservers: 10.6.0.3, 10.0.2.3");
     // What the container sees (--network=host).
-    vm.wait_for("Running the container #1/1");
+    vm.wait_for("About to start executing a container");
     vm.wait_for("inet 10.0.2.15/24");
     vm.wait_for("inet 10.6.0.15/24");
     vm.wait_for("default via 10.0.2.2 dev eth0");
@@ -141,6 +141,9 @@ fn current_year() -> String {
 
 #[test]
 fn ntp_sets_the_clock() {
+    if !common::vm_ready() {
+        return;
+    }
     require_registry();
     let _chronyd = Chronyd::start();
     let cmdline = format!(
@@ -187,6 +190,9 @@ fn serve_forever(body: String) -> u16 {
 
 #[test]
 fn extra_args_url_adds_a_container() {
+    if !common::vm_ready() {
+        return;
+    }
     require_registry();
     let extra = format!(
         "# extra arguments\n{}\n",
@@ -203,7 +209,7 @@ fn extra_args_url_adds_a_container() {
             ..Default::default()
         },
     );
-    vm.wait_for("Running the container #1/1");
+    vm.wait_for("About to start executing a container");
     vm.wait_for("extra-args-42");
     vm.wait_for("The container run successfully, load the next one!");
     assert_eq!(expect_status(&mut vm), 0);
@@ -213,6 +219,9 @@ fn extra_args_url_adds_a_container() {
 
 #[test]
 fn unreachable_extra_args_url_is_a_clean_failure() {
+    if !common::vm_ready() {
+        return;
+    }
     // A port nothing listens on.
     let port = {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -235,6 +244,87 @@ fn unreachable_extra_args_url_is_a_clean_failure() {
     );
     let status = expect_status(&mut vm);
     assert_ne!(status, 0, "the pipeline status must be non-zero");
-    vm.assert_absent("Running the container");
+    vm.assert_absent("About to start executing a container");
     report_dhcp_time(&vm, "extra-args-unreachable");
+}
+
+/// `ip=` with a static address on a kernel without IP autoconfiguration
+/// (Debian's): the init applies it itself (address, gateway, DNS, host
+/// name), and the container pulls from the registry through it.
+#[test]
+fn kernel_ip_static_is_applied_by_the_init() {
+    if !common::vm_ready() {
+        return;
+    }
+    require_registry();
+    let cmdline = format!(
+        "ip=10.0.2.15::10.0.2.2:255.255.255.0:farm-dut:eth0:off:10.0.2.3 {}",
+        run_option(&format!(
+            "{} sh -c 'ip addr show eth0; ip route; cat /etc/resolv.conf; echo host=$(hostname)'",
+            demo_image()
+        ))
+    );
+    let mut vm = Vm::boot(
+        "kernel-ip-static",
+        VmConfig {
+            cmdline,
+            ..Default::default()
+        },
+    );
+    vm.wait_for("eth0: static 10.0.2.15/24, default route via 10.0.2.2");
+    vm.wait_for("About to start executing a container");
+    vm.wait_for("inet 10.0.2.15/24");
+    vm.wait_for("default via 10.0.2.2 dev eth0");
+    vm.wait_for("nameserver 10.0.2.3");
+    vm.wait_for("host=farm-dut");
+    vm.wait_for("The container run successfully, load the next one!");
+    assert_eq!(expect_status(&mut vm), 0);
+    vm.assert_absent("ERROR:");
+    vm.assert_absent("DHCP on every Ethernet interface");
+}
+
+/// `ip=dhcp` on a kernel without IP autoconfiguration: DHCP by the init;
+/// an `ip=` value it cannot parse is a warning and DHCP everywhere.
+#[test]
+fn kernel_ip_dhcp_and_a_bad_value() {
+    if !common::vm_ready() {
+        return;
+    }
+    require_registry();
+    let cmdline = format!(
+        "ip=::::b2c-dhcp:eth0:dhcp {}",
+        run_option(&format!(
+            "{} sh -c 'ip route; echo host=$(hostname)'",
+            demo_image()
+        ))
+    );
+    let mut vm = Vm::boot(
+        "kernel-ip-dhcp",
+        VmConfig {
+            cmdline,
+            ..Default::default()
+        },
+    );
+    vm.wait_for("ip=::::b2c-dhcp:eth0:dhcp: DHCP on eth0");
+    vm.wait_for("About to start executing a container");
+    vm.wait_for("default via 10.0.2.2 dev eth0");
+    vm.wait_for("host=b2c-dhcp");
+    assert_eq!(expect_status(&mut vm), 0);
+    report_dhcp_time(&vm, "kernel-ip-dhcp");
+    drop(vm);
+
+    let cmdline = format!(
+        "ip=10.0.2.999 {}",
+        run_option(&format!("{} echo reached-the-registry", demo_image()))
+    );
+    let mut vm = Vm::boot(
+        "kernel-ip-bad",
+        VmConfig {
+            cmdline,
+            ..Default::default()
+        },
+    );
+    vm.wait_for("WARNING: ip=10.0.2.999: client-ip \"10.0.2.999\"");
+    vm.wait_for("reached-the-registry");
+    assert_eq!(expect_status(&mut vm), 0);
 }

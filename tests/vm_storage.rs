@@ -1,4 +1,4 @@
-//! Storage on real boots (SPEC section 4): the cache on a blank disk, its
+//! Storage on real boots (docs/options.md, *Storage*): the cache on a blank disk, its
 //! reuse (no layer pulled twice) and its `reset`, swap on the cache, `auto`
 //! refusing a disk that holds a filesystem, a named disk claimed although it
 //! holds data, a named partition with another label used as is, a corrupted
@@ -12,61 +12,83 @@
 //! nfs-ganesha-vfs on the host. Boot one VM at a time on a small machine
 //! (`--test-threads=1`).
 
-#![allow(clippy::unwrap_used)]
+// An integration test crate: its helpers fail the test by panicking.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
+mod images;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use common::{demo_image, repo, require_registry, Vm, VmConfig};
-
-fn container(option: &str, args: &str) -> String {
-    format!("{option}=\"--tls-verify=false {args}\"")
-}
-
-fn work_dir() -> PathBuf {
-    let d = repo().join("out/test-storage");
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::nfs::NfsServer;
+use common::{
+    container, demo_image, host, partition_offset, repo, require_registry, test_dir, Vm, VmConfig,
+};
 
 /// A fresh sparse disk image of `size` bytes.
 fn blank_disk(name: &str, size: u64) -> PathBuf {
-    let p = work_dir().join(name);
+    let p = test_dir("storage").join(name);
     let _ = std::fs::remove_file(&p);
     std::fs::File::create(&p).unwrap().set_len(size).unwrap();
     p
 }
 
-fn host(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The registry's access log, where `scripts/registry` writes it.
+/// The access log of the registry the guests pull from: `$B2C_REGISTRY_LOG`,
+/// else the one of the `docker-registry serve DIR/config.yml` running on
+/// this machine (the registry is shared: it may have been started from
+/// another checkout), else this checkout's `out/registry/registry.log`.
 fn registry_log() -> PathBuf {
-    std::env::var_os("B2C_OUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("out"))
-        .join("registry/registry.log")
+    if let Some(log) = std::env::var_os("B2C_REGISTRY_LOG") {
+        return PathBuf::from(log);
+    }
+    let running = std::fs::read_dir("/proc").ok().and_then(|procs| {
+        procs.flatten().find_map(|p| {
+            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            let serves = args.first()?.ends_with(b"docker-registry") && args.get(1)? == b"serve";
+            let config = Path::new(std::str::from_utf8(args.get(2)?).ok()?);
+            serves.then(|| config.with_file_name("registry.log"))
+        })
+    });
+    running.unwrap_or_else(|| {
+        std::env::var_os("B2C_OUT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo().join("out"))
+            .join("registry/registry.log")
+    })
 }
 
-fn blob_gets() -> usize {
+/// Blob downloads from the repository `repo` (`b2c/demo`) so far.
+fn blob_gets(repo: &str) -> usize {
+    let wanted = format!("GET /v2/{repo}/blobs/");
     std::fs::read_to_string(registry_log())
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("GET /v2/") && l.contains("/blobs/"))
+        .filter(|l| l.contains(&wanted))
         .count()
+}
+
+/// A copy of the demo image under a repository of this test alone
+/// (`b2c/NAME-PID`), so that its blob downloads are counted apart from
+/// those of the other VMs that share the registry. Returns the repository
+/// and the image as the guest names it.
+fn private_demo_image(name: &str) -> (String, String) {
+    let port = common::registry_port();
+    let repo = format!("b2c/{name}-{}", std::process::id());
+    host(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://127.0.0.1:{port}/b2c/demo:latest"),
+            &format!("docker://127.0.0.1:{port}/{repo}:latest"),
+        ],
+    );
+    let image = format!("10.0.2.2:{port}/{repo}:latest");
+    (repo, image)
 }
 
 fn disk_arg(p: &Path) -> Vec<String> {
@@ -87,12 +109,15 @@ fn boot_with_disk(name: &str, cmdline: String, disk: &Path) -> Vm {
 
 #[test]
 fn blank_disk_becomes_the_cache_and_is_reused() {
+    if !common::vm_ready() {
+        return;
+    }
     require_registry();
-    let image = demo_image();
+    let (repo, image) = private_demo_image("cache");
     let disk = blank_disk("auto.img", 2 << 30);
 
     // First boot: the cache is created, the image pulled, swap is on.
-    let before = blob_gets();
+    let before = blob_gets(&repo);
     let cmdline = [
         "b2c.cache_device=auto b2c.swap=64M,swappiness=10".to_string(),
         container(
@@ -106,12 +131,12 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
     vm.wait_for("Formatting /dev/vda1 (ext4, label B2C_CACHE)");
     vm.wait_for("Cache: /dev/vda1 (ext4) mounted at /storage");
     vm.wait_for("Swap: 64.0 MiB swap file /storage/swapfile, swappiness 10");
-    let start = vm.wait_for("Running the container");
+    let start = vm.wait_for("About to start executing a container");
     vm.wait_for("/storage/swapfile");
     let done = vm.wait_for("The container run successfully");
     vm.expect_clean_poweroff();
     let first = done.at.duration_since(start.at);
-    let pulled = blob_gets() - before;
+    let pulled = blob_gets(&repo) - before;
     assert!(pulled > 0, "the first boot pulled no blob");
     let listing = host("sgdisk", &["-p", disk.to_str().unwrap()]);
     assert!(listing.contains("B2C_CACHE"), "{listing}");
@@ -121,7 +146,7 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
 
     // Second boot: nothing pulled, the swap file is gone; a file is left on
     // the cache for the third boot.
-    let before = blob_gets();
+    let before = blob_gets(&repo);
     let cmdline = container(
         "b2c.run",
         &format!(
@@ -132,7 +157,7 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
     let mut vm = boot_with_disk("cache-second", cmdline, &disk);
     vm.wait_for("Found the B2C_CACHE partition /dev/vda1");
     vm.wait_for("Cache: /dev/vda1 (ext4) mounted at /storage");
-    let start = vm.wait_for("Running the container");
+    let start = vm.wait_for("About to start executing a container");
     vm.wait_for("containers");
     let done = vm.wait_for("The container run successfully");
     vm.expect_clean_poweroff();
@@ -140,7 +165,7 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
     vm.assert_absent("Formatting");
     let second = done.at.duration_since(start.at);
     assert_eq!(
-        blob_gets() - before,
+        blob_gets(&repo) - before,
         0,
         "the second boot pulled blobs again"
     );
@@ -160,7 +185,7 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
 
     // Third boot: `reset` reformats the cache; the file is gone and the
     // image is pulled again.
-    let before = blob_gets();
+    let before = blob_gets(&repo);
     let cmdline = format!(
         "b2c.cache_device=reset {}",
         container(
@@ -179,7 +204,7 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
     vm.expect_clean_poweroff();
     vm.assert_absent("left-by-boot-2");
     assert!(
-        blob_gets() > before,
+        blob_gets(&repo) > before,
         "the reset cache did not pull the image again"
     );
     let listing = host("debugfs", &["-R", "ls /", &offset]);
@@ -187,25 +212,16 @@ fn blank_disk_becomes_the_cache_and_is_reused() {
     assert!(!listing.contains("left-by-boot-2"), "{listing}");
 }
 
-/// `FILE?offset=N` (debugfs syntax) for the first partition of a disk image.
-fn partition_offset(disk: &Path) -> String {
-    let info = host("sgdisk", &["-i", "1", disk.to_str().unwrap()]);
-    let first: u64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("First sector: "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no first sector in sgdisk -i 1 output:\n{info}"));
-    format!("{}?offset={}", disk.display(), first * 512)
-}
-
 #[test]
 fn auto_never_touches_a_disk_with_a_filesystem() {
+    if !common::vm_ready() {
+        return;
+    }
     require_registry();
     let disk = blank_disk("ext4-data.img", 256 << 20);
     let d = disk.to_str().unwrap();
     host("mkfs.ext4", &["-q", "-F", "-L", "data", d]);
-    let file = work_dir().join("precious.txt");
+    let file = test_dir("storage").join("precious.txt");
     std::fs::write(&file, "precious data\n").unwrap();
     host(
         "debugfs",
@@ -223,8 +239,39 @@ fn auto_never_touches_a_disk_with_a_filesystem() {
             &format!("{} sh -c 'w=in-ram; echo ran-$w'", demo_image())
         )
     );
-    let mut vm = boot_with_disk("auto-refuses", cmdline, &disk);
+    // A second disk with data but no signature anywhere a probe looks:
+    // metadata near its end, as MD RAID 1.0 and firmware RAID keep it.
+    let raw = blank_disk("no-signature.img", 64 << 20);
+    host(
+        "dd",
+        &[
+            "if=/dev/urandom",
+            &format!("of={}", raw.display()),
+            "bs=4096",
+            "count=2",
+            &format!("seek={}", (64 << 20) / 4096 - 16),
+            "conv=notrunc",
+            "status=none",
+        ],
+    );
+    let raw_sum = host("sha256sum", &[raw.to_str().unwrap()]);
+    let mut vm = Vm::boot(
+        "auto-refuses",
+        VmConfig {
+            cmdline,
+            launcher_args: disk_arg(&disk),
+            qemu_args: second_disk(&raw),
+            ..Default::default()
+        },
+    );
     vm.wait_for("Skipping /dev/vda: it holds an ext4 filesystem labelled \"data\"");
+    let line = vm.wait_for("Skipping /dev/vdb: its last MiB holds data");
+    assert!(
+        line.text
+            .contains("(to use it anyway, give b2c.cache_device=/dev/vdb: it will be erased)"),
+        "{}",
+        line.text
+    );
     vm.wait_for("no B2C_CACHE partition and no blank disk: no cache");
     vm.wait_for("ran-in-ram");
     vm.expect_clean_poweroff();
@@ -232,10 +279,14 @@ fn auto_never_touches_a_disk_with_a_filesystem() {
         host("debugfs", &["-R", "cat /precious", d]),
         "precious data\n"
     );
+    assert_eq!(host("sha256sum", &[raw.to_str().unwrap()]), raw_sum);
 }
 
 #[test]
 fn a_corrupted_cache_is_reported_and_left_alone() {
+    if !common::vm_ready() {
+        return;
+    }
     require_registry();
     let disk = blank_disk("corrupt.img", 256 << 20);
     {
@@ -306,16 +357,19 @@ impl Drop for NbdServer {
 
 #[test]
 fn an_nbd_export_is_the_cache() {
+    if !common::vm_ready() {
+        return;
+    }
     require_registry();
-    let image = work_dir().join("nbd-export.img");
+    let image = test_dir("storage").join("nbd-export.img");
     let _ = std::fs::remove_file(&image);
     std::fs::File::create(&image)
         .unwrap()
         .set_len(1 << 30)
         .unwrap();
     let port = 10809 + (std::process::id() % 1000) as u16;
-    let conf = work_dir().join("nbd-server.conf");
-    let pidfile = work_dir().join("nbd-server.pid");
+    let conf = test_dir("storage").join("nbd-server.conf");
+    let pidfile = test_dir("storage").join("nbd-server.pid");
     let _ = std::fs::remove_file(&pidfile);
     std::fs::write(
         &conf,
@@ -402,7 +456,7 @@ fn ext4_with_precious_file(target: &str, label: &str, blocks: u64) {
     let blocks = blocks.to_string();
     args.extend([file, blocks.as_str()]);
     host("mkfs.ext4", &args);
-    let src = work_dir().join("precious.txt");
+    let src = test_dir("storage").join("precious.txt");
     std::fs::write(&src, "precious data\n").unwrap();
     host(
         "debugfs",
@@ -421,6 +475,9 @@ fn ext4_with_precious_file(target: &str, label: &str, blocks: u64) {
 
 #[test]
 fn a_named_disk_is_claimed_even_if_it_holds_data() {
+    if !common::vm_ready() {
+        return;
+    }
     require_registry();
     // vda: blank, what `auto` would take; vdb: an ext4 filesystem with data.
     let blank = blank_disk("named-blank.img", 64 << 20);
@@ -470,6 +527,9 @@ fn a_named_disk_is_claimed_even_if_it_holds_data() {
 
 #[test]
 fn a_named_partition_with_another_label_is_used_as_is() {
+    if !common::vm_ready() {
+        return;
+    }
     require_registry();
     let disk = blank_disk("named-part.img", 512 << 20);
     let d = disk.to_str().unwrap();
@@ -509,62 +569,14 @@ fn a_named_partition_with_another_label_is_used_as_is() {
     assert_eq!(label.trim(), "scratch");
 }
 
-/// nfs-ganesha started by `scripts/nfs-server`, stopped on drop.
-struct NfsServer {
-    dir: PathBuf,
-}
-
-impl NfsServer {
-    fn start(dir: PathBuf, port: u16) -> NfsServer {
-        let _ = std::fs::remove_dir_all(&dir);
-        let script = repo().join("scripts/nfs-server");
-        let out = Command::new(&script)
-            .arg("start")
-            .arg("--dir")
-            .arg(&dir)
-            .arg("--port")
-            .arg(port.to_string())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        // Stop it even when start failed half-way.
-        let server = NfsServer { dir };
-        assert!(
-            out.status.success(),
-            "scripts/nfs-server start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        server
-    }
-
-    fn export(&self) -> PathBuf {
-        self.dir.join("export")
-    }
-}
-
-impl Drop for NfsServer {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/nfs-server"))
-            .arg("stop")
-            .arg("--dir")
-            .arg(&self.dir)
-            .status();
-        if std::thread::panicking() {
-            if let Ok(log) = std::fs::read_to_string(self.dir.join("ganesha.log")) {
-                let tail: Vec<&str> = log.lines().rev().take(30).collect();
-                eprintln!("nfs-ganesha log (end):");
-                for l in tail.iter().rev() {
-                    eprintln!("{l}");
-                }
-            }
-        }
-    }
-}
-
 #[test]
 fn an_nfs_export_is_the_cache() {
+    if !common::vm_ready() {
+        return;
+    }
     require_registry();
     let port = 20049 + (std::process::id() % 1000) as u16;
-    let server = NfsServer::start(work_dir().join("nfs-server"), port);
+    let server = NfsServer::start(test_dir("storage").join("nfs-server"), port);
     let cmdline = format!(
         "b2c.filesystem=nfs-cache,type=nfs,src=10.0.2.2:/export,opts=port={port} \
          b2c.cache_device=nfs-cache {}",
@@ -605,9 +617,12 @@ fn an_nfs_export_is_the_cache() {
 
 #[test]
 fn an_nfs_export_is_a_volume() {
+    if !common::vm_ready() {
+        return;
+    }
     require_registry();
     let port = 21049 + (std::process::id() % 1000) as u16;
-    let server = NfsServer::start(work_dir().join("nfs-volume"), port);
+    let server = NfsServer::start(test_dir("storage").join("nfs-volume"), port);
     let cmdline = format!(
         "b2c.filesystem=nfs-vol,type=nfs,src=10.0.2.2:/export,opts=port={port} \
          b2c.volume=job,filesystem=nfs-vol,expiration=pipeline_end {}",
@@ -629,8 +644,9 @@ fn an_nfs_export_is_a_volume() {
     vm.wait_for("Volume job: created, filesystem nfs-vol (10.0.2.2:/export) mounted on it");
     vm.wait_for("on-nfs-vol");
     vm.wait_for("The container run successfully");
-    vm.wait_for("Deleted the expired volume(s): job");
+    // The status line, then the clean-up (as the original orders them).
     vm.wait_for("Execution is over, pipeline status: 0");
+    vm.wait_for("Deleted the expired volume(s): job");
     vm.expect_clean_poweroff();
     let export = server.export();
     assert_eq!(
@@ -639,4 +655,95 @@ fn an_nfs_export_is_a_volume() {
         "the file written in the volume is not on the export {}",
         export.display()
     );
+}
+
+/// The data-safety rule on a real boot: disks made by the real tools
+/// (bcache, F2FS, squashfs, erofs, JFS, ReiserFS, UDF, LUKS2 with its
+/// primary header wiped, random data, a 4Kn disk with only a backup GPT)
+/// are each named as skipped and left byte-identical; the zeroed disk after
+/// them becomes the cache.
+#[test]
+fn auto_leaves_every_used_disk_byte_identical() {
+    require_registry();
+    let dir = test_dir("storage").join("used-disks");
+    let mut disks = Vec::new();
+    for kind in images::KINDS {
+        if kind.needs_root && !images::is_root() {
+            assert!(
+                std::env::var_os("B2C_REQUIRE_ROOT_TESTS").is_none(),
+                "{}: needs root",
+                kind.name
+            );
+            eprintln!("skipping the {} image: it needs root", kind.name);
+            continue;
+        }
+        let img = images::make(kind, &dir);
+        let sum = images::sha256(&img);
+        disks.push((kind, img, sum));
+    }
+    let zeroed = blank_disk("used-disks-zeroed.img", 256 << 20);
+    let mut qemu_args = Vec::new();
+    for (i, (kind, img, _)) in disks.iter().enumerate() {
+        let id = format!("used{i}");
+        qemu_args.push("-drive".to_string());
+        qemu_args.push(format!(
+            "file={},format=raw,if=none,id={id},cache=unsafe",
+            img.display()
+        ));
+        qemu_args.push("-device".to_string());
+        qemu_args.push(format!(
+            "virtio-blk-pci,drive={id},addr={:#x},logical_block_size={s},physical_block_size={s}",
+            6 + i,
+            s = kind.sector
+        ));
+    }
+    qemu_args.extend([
+        "-drive".to_string(),
+        format!(
+            "file={},format=raw,if=none,id=zeroed,cache=unsafe",
+            zeroed.display()
+        ),
+        "-device".to_string(),
+        format!("virtio-blk-pci,drive=zeroed,addr={:#x}", 6 + disks.len()),
+    ]);
+    let cmdline = format!(
+        "b2c.cache_device=auto {}",
+        container(
+            "b2c.run",
+            &format!("{} sh -c 'w=on-cache; echo ran-$w'", demo_image())
+        )
+    );
+    let mut vm = Vm::boot(
+        "auto-used-disks",
+        VmConfig {
+            cmdline,
+            qemu_args,
+            ..Default::default()
+        },
+    );
+    // virtio disks are named in PCI slot order: vda, vdb...
+    for (i, (kind, _, _)) in disks.iter().enumerate() {
+        let name = format!("vd{}", (b'a' + i as u8) as char);
+        let line = vm.wait_for(&format!("Skipping /dev/{name}: "));
+        assert!(
+            line.text.contains(&format!(
+                "(to use it anyway, give b2c.cache_device=/dev/{name}: it will be erased)"
+            )),
+            "{}: {}",
+            kind.name,
+            line.text
+        );
+    }
+    let cache = format!("vd{}", (b'a' + disks.len() as u8) as char);
+    vm.wait_for(&format!(
+        "Creating the cache on the blank disk /dev/{cache}"
+    ));
+    vm.wait_for("ran-on-cache");
+    vm.expect_clean_poweroff();
+    for (kind, img, sum) in &disks {
+        assert_eq!(&images::sha256(img), sum, "{} was modified", kind.name);
+    }
+    let listing = host("sgdisk", &["-p", zeroed.to_str().unwrap()]);
+    assert!(listing.contains("B2C_CACHE"), "{listing}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
