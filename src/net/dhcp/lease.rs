@@ -56,6 +56,13 @@ pub fn classful_prefix(addr: Ipv4Addr) -> u8 {
     }
 }
 
+/// An address a host of the link can have: not 0.0.0.0, not broadcast,
+/// multicast or loopback (a leased 127.x address would break the host's own
+/// loopback, and no server or router can be reached there).
+pub fn is_usable_host(a: Ipv4Addr) -> bool {
+    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())
+}
+
 /// Reads the lease's options from an ACK.
 pub(super) fn parse_lease(
     msg: &Message,
@@ -77,9 +84,7 @@ pub(super) fn parse_lease(
                 .iter()
                 .copied()
                 // Routers and servers are unicast hosts of the network.
-                .filter(|a| {
-                    !(a.is_unspecified() || a.is_broadcast() || a.is_multicast() || a.is_loopback())
-                })
+                .filter(|a| is_usable_host(*a))
                 .collect(),
             _ => Vec::new(),
         }

@@ -24,7 +24,7 @@ use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 mod lease;
 
 use lease::parse_lease;
-pub use lease::{classful_prefix, mask_to_prefix, Lease};
+pub use lease::{classful_prefix, is_usable_host, mask_to_prefix, Lease};
 
 /// UDP port of DHCP servers.
 pub const DHCP_SERVER_PORT: u16 = SERVER_PORT;
@@ -593,7 +593,7 @@ impl Client {
 
     fn on_offer(&mut self, msg: &Message, now: Instant) -> Result<Vec<Event>, Ignored> {
         let offered = msg.yiaddr();
-        if offered.is_unspecified() || offered.is_broadcast() || offered.is_multicast() {
+        if !is_usable_host(offered) {
             return Err(Ignored::NoAddress(MessageKind::Offer));
         }
         let Some(DhcpOption::ServerIdentifier(server)) =
@@ -615,7 +615,7 @@ impl Client {
 
     fn on_ack(&mut self, msg: &Message, now: Instant) -> Result<Vec<Event>, Ignored> {
         let address = msg.yiaddr();
-        if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
+        if !is_usable_host(address) {
             return Err(Ignored::NoAddress(MessageKind::Ack));
         }
         let server = match (msg.opts().get(OptionCode::ServerIdentifier), self.state) {
@@ -888,6 +888,50 @@ mod tests {
         offer[2] = 255;
         assert_eq!(c.on_packet(&offer, now), Err(Ignored::WrongClient));
         assert_eq!(c.state_name(), "SELECTING");
+    }
+
+    #[test]
+    fn offer_or_ack_of_an_address_no_host_can_have_is_ignored() {
+        // Found by the dhcp fuzz target: an ACK of 127.0.0.213 was taken as
+        // a lease, and would have been put on the interface.
+        let unusable = [
+            Ipv4Addr::new(127, 0, 0, 213),
+            Ipv4Addr::BROADCAST,
+            Ipv4Addr::new(224, 0, 0, 1),
+            Ipv4Addr::UNSPECIFIED,
+        ];
+        let now = Instant::now();
+        for addr in unusable {
+            let mut c = client(now);
+            c.start(now);
+            let offer = reply(
+                c.xid(),
+                MessageType::Offer,
+                addr,
+                vec![DhcpOption::ServerIdentifier(SERVER)],
+            );
+            assert_eq!(
+                c.on_packet(&offer, now),
+                Err(Ignored::NoAddress(MessageKind::Offer)),
+                "offer of {addr}"
+            );
+            assert_eq!(c.state(), ClientState::Selecting);
+            // The server offers a good address, then acknowledges a bad one.
+            let offer = reply(
+                c.xid(),
+                MessageType::Offer,
+                ADDR,
+                vec![DhcpOption::ServerIdentifier(SERVER)],
+            );
+            c.on_packet(&offer, now).unwrap();
+            let ack = reply(c.xid(), MessageType::Ack, addr, full_ack_opts());
+            assert_eq!(
+                c.on_packet(&ack, now),
+                Err(Ignored::NoAddress(MessageKind::Ack)),
+                "ack of {addr}"
+            );
+            assert_eq!(c.lease(), None, "ack of {addr}");
+        }
     }
 
     #[test]
