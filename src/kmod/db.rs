@@ -146,15 +146,37 @@ impl ModuleDb {
         Ok(())
     }
 
+    /// The file of module `name`: the path modules.dep gives, or the same
+    /// module with another compression (`.ko`, `.ko.xz`, `.ko.zst`) when only
+    /// that one exists: each archive compresses its modules its own way, and
+    /// the hardware archive's modules.dep also lists the base archive's.
     pub(super) fn path_of(&self, name: &str) -> Option<PathBuf> {
-        self.deps.get(name).map(|(p, _)| {
-            let p = Path::new(p);
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                self.dir.join(p)
-            }
-        })
+        let (listed, _) = self.deps.get(name)?;
+        let listed = Path::new(listed);
+        let path = if listed.is_absolute() {
+            listed.to_path_buf()
+        } else {
+            self.dir.join(listed)
+        };
+        if path.exists() {
+            return Some(path);
+        }
+        let text = path.to_string_lossy();
+        let stem = text
+            .strip_suffix(".ko")
+            .or_else(|| text.rsplit_once(".ko.").map(|(stem, _)| stem))
+            .unwrap_or(&text);
+        let found = [".ko.zst", ".ko.xz", ".ko"]
+            .iter()
+            .map(|ext| PathBuf::from(format!("{stem}{ext}")))
+            .find(|p| p.exists());
+        Some(found.unwrap_or(path))
+    }
+
+    /// Sets the directory the paths of modules.dep are relative to (tests).
+    #[cfg(test)]
+    pub(super) fn set_dir(&mut self, dir: &Path) {
+        self.dir = dir.to_path_buf();
     }
 }
 

@@ -184,14 +184,20 @@ fn insert_module(name: &str, path: &Path, params: &str) -> Result<(), ModuleErro
     }
     // A command line holds no NUL byte; an empty string if it ever did.
     let params = CString::new(params).unwrap_or_default();
-    let loaded = if path.extension().is_some_and(|e| e == "xz") {
-        let image = decompress_xz(file).map_err(|source| ModuleError::Decompress {
-            path: path.display().to_string(),
-            source,
-        })?;
-        init_module(&image, &params)
-    } else {
-        finit_module(&file, &params, ModuleInitFlags::empty())
+    let decompress = match path.extension().and_then(|e| e.to_str()) {
+        Some("xz") => Some(decompress_xz as fn(File) -> std::io::Result<Vec<u8>>),
+        Some("zst") => Some(decompress_zstd as fn(File) -> std::io::Result<Vec<u8>>),
+        _ => None,
+    };
+    let loaded = match decompress {
+        Some(decompress) => {
+            let image = decompress(file).map_err(|source| ModuleError::Decompress {
+                path: path.display().to_string(),
+                source,
+            })?;
+            init_module(&image, &params)
+        }
+        None => finit_module(&file, &params, ModuleInitFlags::empty()),
     };
     match loaded {
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
@@ -209,6 +215,29 @@ fn decompress_xz(input: impl std::io::Read + 'static) -> std::io::Result<Vec<u8>
     use std::io::Read;
     let mut image = Vec::new();
     xz4rust::XzReader::new(input).read_to_end(&mut image)?;
+    Ok(image)
+}
+
+/// The content of a zstd frame (`zstd -19`), its content checksum verified
+/// when it has one (the zstd program writes it by default).
+fn decompress_zstd(input: impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    let mut decoder = ruzstd::decoding::StreamingDecoder::new(input)
+        .map_err(|e| Error::new(ErrorKind::InvalidData, format!("not a zstd frame: {e}")))?;
+    let mut image = Vec::new();
+    decoder.read_to_end(&mut image)?;
+    let frame = decoder.into_frame_decoder();
+    if let (Some(stored), Some(computed)) = (
+        frame.get_checksum_from_data(),
+        frame.get_calculated_checksum(),
+    ) {
+        if stored != computed {
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                format!("zstd checksum mismatch ({computed:#010x}, the file says {stored:#010x})"),
+            ));
+        }
+    }
     Ok(image)
 }
 
@@ -612,6 +641,47 @@ alias crc32c crc32c_generic
             "",
         );
         assert_eq!(db.load_order("ext4").unwrap(), ["crc16", "ext4"]);
+
+        // `printf 'module image\n' | zstd -19`, with its content checksum.
+        const ZSTD: &[u8] = &[
+            0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x68, 0x69, 0x00, 0x00, 0x6d, 0x6f, 0x64, 0x75, 0x6c,
+            0x65, 0x20, 0x69, 0x6d, 0x61, 0x67, 0x65, 0x0a, 0xcb, 0x8c, 0x1e, 0x55,
+        ];
+        assert_eq!(
+            decompress_zstd(std::io::Cursor::new(ZSTD)).unwrap(),
+            b"module image\n"
+        );
+        let mut bad = ZSTD.to_vec();
+        bad[12] ^= 0x01; // one bit of the content: the checksum tells
+        let err = decompress_zstd(std::io::Cursor::new(bad)).unwrap_err();
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
+        let err = decompress_zstd(std::io::Cursor::new(b"not zstd".to_vec())).unwrap_err();
+        assert!(err.to_string().contains("not a zstd frame"), "{err}");
+        assert!(decompress_zstd(std::io::Cursor::new(&ZSTD[..20])).is_err());
+    }
+
+    #[test]
+    fn a_module_is_found_whatever_its_compression() {
+        // The hardware archive's modules.dep (both archives' modules) names
+        // the base modules .ko.xz; the zstd base archive has them as .ko.zst.
+        let dir = std::env::temp_dir().join(format!("b2c-kmod-ext-{}", std::process::id()));
+        fs::create_dir_all(dir.join("kernel/fs")).unwrap();
+        fs::write(dir.join("kernel/fs/a.ko.zst"), b"").unwrap();
+        fs::write(dir.join("kernel/fs/b.ko"), b"").unwrap();
+        fs::write(dir.join("kernel/fs/c.ko.xz"), b"").unwrap();
+        let mut db = ModuleDb::parse(
+            "kernel/fs/a.ko.xz:\nkernel/fs/b.ko.xz:\nkernel/fs/c.ko.xz:\nkernel/fs/d.ko.xz:\n",
+            "",
+            "",
+        );
+        db.set_dir(&dir);
+        let path = |m: &str| db.path_of(m).unwrap().strip_prefix(&dir).unwrap().to_owned();
+        assert_eq!(path("a"), Path::new("kernel/fs/a.ko.zst"));
+        assert_eq!(path("b"), Path::new("kernel/fs/b.ko"));
+        assert_eq!(path("c"), Path::new("kernel/fs/c.ko.xz"));
+        // None there: the path modules.dep gives, which the error names.
+        assert_eq!(path("d"), Path::new("kernel/fs/d.ko.xz"));
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
