@@ -675,7 +675,13 @@ alias crc32c crc32c_generic
             "",
         );
         db.set_dir(&dir);
-        let path = |m: &str| db.path_of(m).unwrap().strip_prefix(&dir).unwrap().to_owned();
+        let path = |m: &str| {
+            db.path_of(m)
+                .unwrap()
+                .strip_prefix(&dir)
+                .unwrap()
+                .to_owned()
+        };
         assert_eq!(path("a"), Path::new("kernel/fs/a.ko.zst"));
         assert_eq!(path("b"), Path::new("kernel/fs/b.ko"));
         assert_eq!(path("c"), Path::new("kernel/fs/c.ko.xz"));
@@ -698,7 +704,11 @@ alias crc32c crc32c_generic
         let uevent = |alias: &str| format!("DRIVER=x\nMODALIAS={alias}\nPCI_SLOT_NAME=y\n");
         fs::write(pci.join("uevent"), uevent("pci:v00001AF4d00001000")).unwrap();
         fs::write(virtio.join("uevent"), uevent("virtio:d00000001v00001AF4")).unwrap();
-        fs::write(input.join("uevent"), uevent("input:b0011v0001p0001eAB41-e0,1")).unwrap();
+        fs::write(
+            input.join("uevent"),
+            uevent("input:b0011v0001p0001eAB41-e0,1"),
+        )
+        .unwrap();
         fs::write(no_alias.join("uevent"), "INTERFACE=lo\nIFINDEX=1\n").unwrap();
         // A device of no bus or class is not a coldplug device.
         fs::write(
