@@ -1,10 +1,13 @@
-//! podman's squashfs image: the base archive carries podman (31 MiB, most
-//! of the archive) as `/usr/lib/b2c/podman.squashfs`, and `/usr/bin/podman`
-//! is a link into its mount point. The init mounts it, read-only, through a
-//! loop device once the modules are loaded (`loop` and `squashfs` are in
-//! the base archive). The kernel then unpacks 22 MiB less into the root
-//! tmpfs at boot, and podman's pages are decompressed as they are read, into
-//! the page cache, which the kernel can reclaim: a smaller machine boots.
+//! podman's squashfs image: the zstd base archive carries podman (31 MiB),
+//! crun, conmon, mke2fs, loadkeys, every shared library and the keymaps as
+//! `/usr/lib/b2c/podman.squashfs`, and `/usr/bin/podman`,
+//! `/usr/lib/x86_64-linux-gnu` and the others are links into its mount
+//! point. The init mounts it, read-only, through a loop device once the
+//! modules are loaded (`loop` and `squashfs` are in the base archive); the
+//! init is static and runs no program before. The kernel then unpacks 27 MiB
+//! less into the root tmpfs at boot, and those files' pages are decompressed
+//! as they are read, into the page cache, which the kernel can reclaim: a
+//! smaller machine boots. The xz archive has the plain files and no image.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -17,7 +20,7 @@ use thiserror::Error;
 
 /// The image, as the build writes it.
 pub const IMAGE: &str = "/usr/lib/b2c/podman.squashfs";
-/// Where it is mounted (`/usr/bin/podman` links to `podman` in there).
+/// Where it is mounted (`/usr/bin/podman` links to `usr/bin/podman` in there).
 pub const MOUNT_POINT: &str = "/usr/lib/b2c/podman";
 /// The kernel modules the mount needs.
 pub const MODULES: [&str; 2] = ["loop", "squashfs"];
@@ -89,8 +92,8 @@ const LO_FLAGS_AUTOCLEAR: u32 = 4;
 nix::ioctl_none_bad!(loop_ctl_get_free, 0x4C82);
 nix::ioctl_write_ptr_bad!(loop_configure, 0x4C0A, LoopConfig);
 
-/// True when this archive carries the image (an archive built before the
-/// image existed, or the baseline, has a plain `/usr/bin/podman`).
+/// True when this archive carries the image (the xz archive and the
+/// baseline have a plain `/usr/bin/podman`).
 pub fn present() -> bool {
     Path::new(IMAGE).exists()
 }

@@ -325,6 +325,58 @@ fn release_archive_runs_a_container_in_the_minimum_ram_with_module_options() {
     eprintln!("{MIN_RAM} machine: {}", ram.text.trim());
 }
 
+/// The smallest machine the xz archive runs a container on (README,
+/// "Memory": its files are plain in the cpio, so the kernel unpacks 54 MB).
+const XZ_MIN_RAM: &str = "192M";
+
+/// The xz release archive (`$B2C_XZ_INITRD` or
+/// `out/initramfs.linux_amd64.cpio.xz`).
+fn xz_archive() -> std::path::PathBuf {
+    let xz = std::env::var_os("B2C_XZ_INITRD")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::repo().join("out/initramfs.linux_amd64.cpio.xz"));
+    assert!(
+        xz.exists(),
+        "{} does not exist: scripts/build-initramfs --compression xz",
+        xz.display()
+    );
+    xz
+}
+
+/// The xz archive, the other layout (podman and its libraries as plain
+/// files, modules as .ko.xz), boots its smallest machine and runs a
+/// container: no podman image to mount, the modules decompressed from xz.
+#[test]
+fn xz_archive_runs_a_container_in_its_minimum_ram() {
+    require_registry();
+    let mut vm = Vm::boot(
+        "xz-min-ram",
+        VmConfig {
+            cmdline: run_option(&format!(
+                "{} sh -c 'set -- $(df -k / | tail -n1); echo root-avail=$4; cat /sys/module/virtio_net/initstate'",
+                demo_image()
+            )),
+            initrd: Some(xz_archive()),
+            launcher_args: vec!["--mem".into(), XZ_MIN_RAM.into()],
+            ..Default::default()
+        },
+    );
+    let coldplug = vm.wait_for("]: Coldplug loaded ");
+    assert!(coldplug.text.contains(" virtio_net"), "{}", coldplug.text);
+    let avail = vm.wait_for_start("root-avail=");
+    let kib: u64 = avail.text.trim()["root-avail=".len()..]
+        .parse()
+        .unwrap_or(0);
+    assert!(kib > 5 * 1024, "{}", avail.text);
+    let state = vm.wait_for_start("live");
+    assert_eq!(state.text.trim(), "live", "{}", state.text);
+    vm.wait_for("Execution is over, pipeline status: 0");
+    vm.expect_clean_poweroff();
+    vm.assert_absent("podman.squashfs mounted");
+    vm.assert_absent("Cannot decompress module file");
+    vm.assert_absent("invoked oom-killer");
+}
+
 /// A machine too small for the base and the hardware archive together:
 /// the kernel unpacks the base archive and part of the hardware one.
 const TOO_SMALL_RAM: &str = "256M";
