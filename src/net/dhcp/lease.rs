@@ -154,3 +154,73 @@ fn is_valid_domain(d: &str) -> bool {
         && d.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::dhcp::testing::*;
+    use crate::net::dhcp::Event;
+    use dhcproto::v4::MessageType;
+
+    /// The lease that an ACK with `opts` grants after the usual OFFER.
+    fn lease_from_ack(opts: Vec<DhcpOption>) -> Lease {
+        let now = Instant::now();
+        let mut c = client(now);
+        c.start(now);
+        let offer = reply(
+            c.xid(),
+            MessageType::Offer,
+            ADDR,
+            vec![DhcpOption::ServerIdentifier(SERVER)],
+        );
+        c.on_packet(&offer, now).unwrap();
+        let ack = reply(c.xid(), MessageType::Ack, ADDR, opts);
+        let events = c.on_packet(&ack, now).unwrap();
+        let Event::Bound(lease) = &events[0] else {
+            panic!("{events:?}")
+        };
+        lease.clone()
+    }
+
+    #[test]
+    fn zero_subnet_mask_falls_back_to_the_class() {
+        // Found by fuzzing: a mask of 0.0.0.0 gave a /0 lease.
+        let lease = lease_from_ack(vec![DhcpOption::SubnetMask(Ipv4Addr::UNSPECIFIED)]);
+        assert_eq!(lease.prefix_len, 8);
+    }
+
+    #[test]
+    fn multicast_and_loopback_routers_are_dropped() {
+        // Found by fuzzing: a multicast router reached the default route.
+        let lease = lease_from_ack(vec![DhcpOption::Router(vec![
+            Ipv4Addr::new(224, 0, 0, 1),
+            Ipv4Addr::LOCALHOST,
+            SERVER,
+        ])]);
+        assert_eq!(lease.routers, [SERVER]);
+    }
+
+    #[test]
+    fn bad_t1_t2_fall_back_to_defaults() {
+        let lease = lease_from_ack(vec![
+            DhcpOption::AddressLeaseTime(1000),
+            DhcpOption::Renewal(5000),
+            DhcpOption::Rebinding(2000),
+            DhcpOption::DomainName("bad name; rm -rf".into()),
+        ]);
+        assert_eq!(lease.t1, Some(Duration::from_secs(500)));
+        assert_eq!(lease.t2, Some(Duration::from_secs(875)));
+        assert_eq!(lease.domain, None);
+    }
+
+    #[test]
+    fn masks_and_classes() {
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 255, 0)), 24);
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 255, 255)), 32);
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(0, 0, 0, 0)), 0);
+        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 240, 0)), 20);
+        assert_eq!(classful_prefix(Ipv4Addr::new(10, 1, 2, 3)), 8);
+        assert_eq!(classful_prefix(Ipv4Addr::new(172, 16, 0, 1)), 16);
+        assert_eq!(classful_prefix(Ipv4Addr::new(192, 168, 1, 1)), 24);
+    }
+}

@@ -10,21 +10,26 @@
 //! flag), so that a plain UDP socket bound to port 68 receives them before the
 //! interface has an address. Renewals are unicast to the server and their
 //! replies are unicast to the leased address, which is configured by then.
+//!
+//! This module holds the state machine; `event` what it answers,
+//! `message` the messages it sends, `lease` the lease read from an ACK.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use dhcproto::v4::{
-    DhcpOption, Flags, Message, MessageType, Opcode, OptionCode, CLIENT_PORT, SERVER_PORT,
-};
-use dhcproto::{Decodable, Decoder, Encodable, Encoder};
+use dhcproto::v4::{DhcpOption, Message, Opcode, OptionCode, CLIENT_PORT, SERVER_PORT};
+use dhcproto::{Decodable, Decoder};
 
+mod event;
 mod lease;
+mod message;
+#[cfg(test)]
+mod testing;
 
+pub use event::{Destination, Event, Ignored, LostReason, MessageKind, Transmit};
 use lease::parse_lease;
 pub use lease::{classful_prefix, is_usable_host, mask_to_prefix, Lease};
+use message::{kind_of, random_seed};
 
 /// UDP port of DHCP servers.
 pub const DHCP_SERVER_PORT: u16 = SERVER_PORT;
@@ -53,111 +58,6 @@ impl Default for ClientConfig {
             min_renew_retransmit: Duration::from_secs(10),
         }
     }
-}
-
-/// Where a datagram goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination {
-    /// 255.255.255.255, port 67, on the interface.
-    Broadcast,
-    /// That server, port 67 (renewals).
-    Unicast(Ipv4Addr),
-}
-
-/// A datagram to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// The encoded DHCP message.
-    pub bytes: Vec<u8>,
-    /// Where to send it.
-    pub to: Destination,
-    /// The DHCP message type, for logs.
-    pub kind: MessageKind,
-}
-
-/// DHCP message types the client sends or receives (for logs and tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageKind {
-    /// DHCPDISCOVER.
-    Discover,
-    /// DHCPREQUEST.
-    Request,
-    /// DHCPOFFER.
-    Offer,
-    /// DHCPACK.
-    Ack,
-    /// DHCPNAK.
-    Nak,
-}
-
-/// Why a lease was lost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LostReason {
-    /// The lease expired before a server extended it.
-    Expired,
-    /// A server refused the renewal (DHCPNAK).
-    Nak,
-    /// A renewal granted a different address.
-    Replaced,
-}
-
-/// What the caller must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Send a datagram.
-    Send(Transmit),
-    /// A new lease: configure its address (and routes, DNS).
-    Bound(Lease),
-    /// The current lease was extended (same address).
-    Renewed(Lease),
-    /// The lease is gone: remove its address.
-    Lost {
-        /// The lease that is no longer valid.
-        lease: Lease,
-        /// Why.
-        reason: LostReason,
-    },
-}
-
-/// Why a received datagram was ignored.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Ignored {
-    /// Not a decodable DHCP message.
-    #[error("malformed DHCP message: {0}")]
-    Malformed(String),
-    /// A BOOTREQUEST (another client's message).
-    #[error("not a BOOTREPLY")]
-    NotReply,
-    /// Another transaction.
-    #[error("transaction id {got:#010x} is not ours ({expected:#010x})")]
-    WrongXid {
-        /// The xid we use.
-        expected: u32,
-        /// The xid received.
-        got: u32,
-    },
-    /// Another client's hardware address.
-    #[error("reply for another hardware address")]
-    WrongClient,
-    /// A required option is missing.
-    #[error("{kind:?} without the {option} option")]
-    MissingOption {
-        /// The message type.
-        kind: MessageKind,
-        /// The option's name.
-        option: &'static str,
-    },
-    /// A message that makes no sense in the current state.
-    #[error("unexpected {kind} in state {state}")]
-    Unexpected {
-        /// The message type received (as a name).
-        kind: String,
-        /// The client's state.
-        state: &'static str,
-    },
-    /// An offer or ack without a usable address.
-    #[error("{0:?} without a usable address")]
-    NoAddress(MessageKind),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,29 +137,6 @@ pub struct Client {
     lease: Option<Lease>,
 }
 
-/// A random 64-bit seed from the standard library's randomly keyed hasher.
-fn random_seed(mac: &[u8; 6]) -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write(mac);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    hasher.write_u128(nanos);
-    hasher.finish()
-}
-
-fn kind_of(msg: MessageType) -> Option<MessageKind> {
-    match msg {
-        MessageType::Offer => Some(MessageKind::Offer),
-        MessageType::Ack => Some(MessageKind::Ack),
-        MessageType::Nak => Some(MessageKind::Nak),
-        MessageType::Discover => Some(MessageKind::Discover),
-        MessageType::Request => Some(MessageKind::Request),
-        _ => None,
-    }
-}
-
 impl Client {
     /// A client for the interface with that MAC address, with a random xid.
     pub fn new(mac: [u8; 6], config: ClientConfig, now: Instant) -> Self {
@@ -310,17 +187,6 @@ impl Client {
         self.next
     }
 
-    fn new_xid(&mut self) {
-        // xorshift64*
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        // The high half of the product is the best-mixed part.
-        self.xid = (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32;
-    }
-
     /// Starts (or restarts) discovery: returns the first DISCOVER to send now.
     pub fn start(&mut self, now: Instant) -> Vec<Event> {
         self.new_xid();
@@ -357,81 +223,6 @@ impl Client {
             .initial_retransmit
             .saturating_mul(factor)
             .min(self.config.max_retransmit)
-    }
-
-    fn secs(&self, now: Instant) -> u16 {
-        u16::try_from(now.saturating_duration_since(self.exchange_start).as_secs())
-            .unwrap_or(u16::MAX)
-    }
-
-    fn base_message(&self, now: Instant, kind: MessageType, broadcast: bool) -> Message {
-        let mut msg = Message::new_with_id(
-            self.xid,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            &self.mac,
-        );
-        msg.set_opcode(Opcode::BootRequest);
-        msg.set_secs(self.secs(now));
-        if broadcast {
-            msg.set_flags(Flags::default().set_broadcast());
-        }
-        let opts = msg.opts_mut();
-        opts.insert(DhcpOption::MessageType(kind));
-        let mut client_id = Vec::with_capacity(7);
-        client_id.push(1); // hardware type: Ethernet
-        client_id.extend_from_slice(&self.mac);
-        opts.insert(DhcpOption::ClientIdentifier(client_id));
-        opts.insert(DhcpOption::MaxMessageSize(1500));
-        opts.insert(DhcpOption::ParameterRequestList(vec![
-            OptionCode::SubnetMask,
-            OptionCode::Router,
-            OptionCode::DomainNameServer,
-            OptionCode::DomainName,
-            OptionCode::DomainSearch,
-            OptionCode::NtpServers,
-            OptionCode::AddressLeaseTime,
-            OptionCode::Renewal,
-            OptionCode::Rebinding,
-            OptionCode::ServerIdentifier,
-        ]));
-        msg
-    }
-
-    fn encode(msg: &Message, to: Destination, kind: MessageKind) -> Transmit {
-        let mut bytes = Vec::with_capacity(320);
-        let mut encoder = Encoder::new(&mut bytes);
-        // Encoding into a Vec only fails on invalid option contents, which
-        // this client never builds; an empty datagram is then sent and lost.
-        if msg.encode(&mut encoder).is_err() {
-            bytes.clear();
-        }
-        // Some old servers drop messages shorter than a BOOTP packet.
-        if bytes.len() < dhcproto::v4::MIN_PACKET_SIZE {
-            bytes.resize(dhcproto::v4::MIN_PACKET_SIZE, 0);
-        }
-        Transmit { bytes, to, kind }
-    }
-
-    fn discover(&self, now: Instant) -> Transmit {
-        let msg = self.base_message(now, MessageType::Discover, true);
-        Self::encode(&msg, Destination::Broadcast, MessageKind::Discover)
-    }
-
-    fn request_selecting(&self, now: Instant, offered: Ipv4Addr, server: Ipv4Addr) -> Transmit {
-        let mut msg = self.base_message(now, MessageType::Request, true);
-        msg.opts_mut()
-            .insert(DhcpOption::RequestedIpAddress(offered));
-        msg.opts_mut().insert(DhcpOption::ServerIdentifier(server));
-        Self::encode(&msg, Destination::Broadcast, MessageKind::Request)
-    }
-
-    fn request_renew(&self, now: Instant, lease: &Lease, to: Destination) -> Transmit {
-        let mut msg = self.base_message(now, MessageType::Request, false);
-        msg.set_ciaddr(lease.address);
-        Self::encode(&msg, to, MessageKind::Request)
     }
 
     fn enter_renewing(&mut self, now: Instant) -> Vec<Event> {
@@ -656,48 +447,10 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    use super::testing::*;
     use super::*;
-
-    const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
-    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-    const ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 42);
-
-    fn client(now: Instant) -> Client {
-        Client::with_seed(MAC, ClientConfig::default(), now, 12345)
-    }
-
-    fn sent(events: &[Event]) -> Vec<&Transmit> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Send(t) => Some(t),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn decode(t: &Transmit) -> Message {
-        Message::decode(&mut Decoder::new(&t.bytes)).unwrap()
-    }
-
-    fn reply(xid: u32, kind: MessageType, yiaddr: Ipv4Addr, opts: Vec<DhcpOption>) -> Vec<u8> {
-        let mut msg = Message::new_with_id(
-            xid,
-            Ipv4Addr::UNSPECIFIED,
-            yiaddr,
-            Ipv4Addr::UNSPECIFIED,
-            Ipv4Addr::UNSPECIFIED,
-            &MAC,
-        );
-        msg.set_opcode(Opcode::BootReply);
-        msg.opts_mut().insert(DhcpOption::MessageType(kind));
-        for o in opts {
-            msg.opts_mut().insert(o);
-        }
-        let mut buf = Vec::new();
-        msg.encode(&mut Encoder::new(&mut buf)).unwrap();
-        buf
-    }
+    use dhcproto::v4::MessageType;
+    use dhcproto::{Encodable, Encoder};
 
     fn full_ack_opts() -> Vec<DhcpOption> {
         vec![
@@ -729,24 +482,6 @@ mod tests {
         };
         let lease = lease.clone();
         (c, lease)
-    }
-
-    #[test]
-    fn discover_goes_out_immediately_with_broadcast_flag() {
-        let now = Instant::now();
-        let mut c = client(now);
-        let events = c.start(now);
-        let tx = sent(&events);
-        assert_eq!(tx.len(), 1);
-        assert_eq!(tx[0].to, Destination::Broadcast);
-        assert_eq!(tx[0].kind, MessageKind::Discover);
-        let msg = decode(tx[0]);
-        assert_eq!(msg.xid(), c.xid());
-        assert!(msg.flags().broadcast());
-        assert_eq!(&msg.chaddr()[..6], &MAC);
-        assert_eq!(msg.opts().msg_type(), Some(MessageType::Discover));
-        assert!(tx[0].bytes.len() >= 300);
-        assert_eq!(c.deadline(), Some(now + Duration::from_secs(1)));
     }
 
     #[test]
@@ -1009,57 +744,6 @@ mod tests {
         assert_eq!(c.deadline(), None, "infinite lease: nothing to renew");
     }
 
-    /// The lease that an ACK with `opts` grants after the usual OFFER.
-    fn lease_from_ack(opts: Vec<DhcpOption>) -> Lease {
-        let now = Instant::now();
-        let mut c = client(now);
-        c.start(now);
-        let offer = reply(
-            c.xid(),
-            MessageType::Offer,
-            ADDR,
-            vec![DhcpOption::ServerIdentifier(SERVER)],
-        );
-        c.on_packet(&offer, now).unwrap();
-        let ack = reply(c.xid(), MessageType::Ack, ADDR, opts);
-        let events = c.on_packet(&ack, now).unwrap();
-        let Event::Bound(lease) = &events[0] else {
-            panic!("{events:?}")
-        };
-        lease.clone()
-    }
-
-    #[test]
-    fn zero_subnet_mask_falls_back_to_the_class() {
-        // Found by fuzzing: a mask of 0.0.0.0 gave a /0 lease.
-        let lease = lease_from_ack(vec![DhcpOption::SubnetMask(Ipv4Addr::UNSPECIFIED)]);
-        assert_eq!(lease.prefix_len, 8);
-    }
-
-    #[test]
-    fn multicast_and_loopback_routers_are_dropped() {
-        // Found by fuzzing: a multicast router reached the default route.
-        let lease = lease_from_ack(vec![DhcpOption::Router(vec![
-            Ipv4Addr::new(224, 0, 0, 1),
-            Ipv4Addr::LOCALHOST,
-            SERVER,
-        ])]);
-        assert_eq!(lease.routers, [SERVER]);
-    }
-
-    #[test]
-    fn bad_t1_t2_fall_back_to_defaults() {
-        let lease = lease_from_ack(vec![
-            DhcpOption::AddressLeaseTime(1000),
-            DhcpOption::Renewal(5000),
-            DhcpOption::Rebinding(2000),
-            DhcpOption::DomainName("bad name; rm -rf".into()),
-        ]);
-        assert_eq!(lease.t1, Some(Duration::from_secs(500)));
-        assert_eq!(lease.t2, Some(Duration::from_secs(875)));
-        assert_eq!(lease.domain, None);
-    }
-
     #[test]
     fn discover_retransmits_with_exponential_backoff() {
         let t0 = Instant::now();
@@ -1273,25 +957,6 @@ mod tests {
             c.on_packet(&offer, now),
             Err(Ignored::Unexpected { .. })
         ));
-    }
-
-    #[test]
-    fn masks_and_classes() {
-        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 255, 0)), 24);
-        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 255, 255)), 32);
-        assert_eq!(mask_to_prefix(Ipv4Addr::new(0, 0, 0, 0)), 0);
-        assert_eq!(mask_to_prefix(Ipv4Addr::new(255, 255, 240, 0)), 20);
-        assert_eq!(classful_prefix(Ipv4Addr::new(10, 1, 2, 3)), 8);
-        assert_eq!(classful_prefix(Ipv4Addr::new(172, 16, 0, 1)), 16);
-        assert_eq!(classful_prefix(Ipv4Addr::new(192, 168, 1, 1)), 24);
-    }
-
-    #[test]
-    fn xids_differ_between_clients() {
-        let now = Instant::now();
-        let a = Client::new(MAC, ClientConfig::default(), now);
-        let b = Client::new(MAC, ClientConfig::default(), now);
-        assert_ne!(a.xid(), b.xid());
     }
 
     #[test]
