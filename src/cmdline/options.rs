@@ -280,7 +280,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         summary: "Configure these interfaces (DHCP, static addresses, routes, nameservers) instead of DHCP everywhere.",
         example: "b2c.iface=eth0,dhcp,nameserver=9.9.9.9",
         parsed_in: "src/cmdline/network.rs",
-        acted_on_in: &["src/net/setup.rs"],
+        acted_on_in: &["src/net/setup/iface.rs"],
         apply: |c, g, r| {
             if let Some(i) = parse_iface(g.key, g.text(), r) {
                 upsert(&mut c.ifaces, i, |i| &i.name, g.key, r);
@@ -302,7 +302,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         summary: "The kernel's own option, applied by the init when the kernel did not (Debian's kernel has no IP autoconfiguration): DHCP or a static address, routes, DNS, host name.",
         example: "ip=dhcp",
         parsed_in: "src/cmdline/network.rs",
-        acted_on_in: &["src/net/setup.rs"],
+        acted_on_in: &["src/net/setup/ip.rs"],
         apply: |c, g, r| {
             // `ip` without `=` is not `ip=`.
             if let Some(ip) = g.value.and_then(|v| parse_kernel_ip(v, r)) {
