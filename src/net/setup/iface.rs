@@ -6,10 +6,10 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use tracing::{info, warn};
 
-use super::{lo_up, wait_links, NetSetup, NetSource, SetupOptions, StaticIface};
+use super::{lo_up, wait_links, write_resolv, NetSetup, NetSource, SetupOptions, StaticIface};
 use crate::cmdline::Iface;
 use crate::net::link::Netlink;
-use crate::net::{bring_up, join, write_resolv_conf, NetError, NetOptions};
+use crate::net::{bring_up, join, NetError, NetOptions};
 
 /// Enables IPv4 forwarding (`b2c.iface=...,forward`).
 pub fn enable_ipv4_forwarding() -> std::io::Result<()> {
@@ -157,12 +157,7 @@ pub(super) async fn setup_ifaces(
     let mut nameservers = static_ns.clone();
     let dhcp = if dhcp_names.is_empty() {
         if !static_ns.is_empty() {
-            write_resolv_conf(&opts.resolv_conf, "b2c.iface", &static_ns, &[]).map_err(
-                |source| NetError::ResolvConf {
-                    path: opts.resolv_conf.clone(),
-                    source,
-                },
-            )?;
+            write_resolv(opts, "b2c.iface", &static_ns, &[])?;
         }
         None
     } else {
