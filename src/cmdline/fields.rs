@@ -214,6 +214,17 @@ impl<'a> FieldChecker<'a> {
         }
     }
 
+    /// The value parsed for the required field `name`; an error when the
+    /// field was not given.
+    pub fn required<T>(&self, name: &str, value: Option<T>, report: &mut Report) -> Option<T> {
+        if value.is_none() {
+            report
+                .field(name)
+                .error(format!("{}: field \"{name}\" is missing", self.option));
+        }
+        value
+    }
+
     /// A flag field: an error if it was given a value.
     pub fn flag(&self, field: &Field, report: &mut Report) -> bool {
         if field.value.is_some() {

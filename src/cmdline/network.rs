@@ -399,18 +399,8 @@ pub(crate) fn parse_login(key: &str, value: &str, report: &mut Report) -> Option
     if report.errors.len() > errors_before {
         return None;
     }
-    let Some(username) = username else {
-        report
-            .field("username")
-            .error(format!("{option}: field \"username\" is missing"));
-        return None;
-    };
-    let Some(password) = password else {
-        report
-            .field("password")
-            .error(format!("{option}: field \"password\" is missing"));
-        return None;
-    };
+    let username = check.required("username", username, report)?;
+    let password = check.required("password", password, report)?;
     Some(Login {
         registry: registry.to_string(),
         username,

@@ -376,13 +376,7 @@ pub(crate) fn parse_nbd(key: &str, value: &str, report: &mut Report) -> Option<N
     if report.errors.len() > errors_before {
         return None;
     }
-    let Some(host) = host else {
-        report
-            .field("host")
-            .error(format!("{option}: field \"host\" is missing"));
-        return None;
-    };
-    nbd.host = host;
+    nbd.host = check.required("host", host, report)?;
     Some(nbd)
 }
 
