@@ -211,7 +211,20 @@ fn scrub(text: &str, secrets: &[&str]) -> String {
     out
 }
 
-pub(crate) fn load_roots(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+/// The TLS settings of the init's HTTP clients (downloads and S3): rustls,
+/// trusting the certificates of the CA bundle `ca_bundle` for https (the
+/// bundle is not read for plain http). The error says what is wrong with
+/// the bundle.
+pub(crate) fn tls_config(https: bool, ca_bundle: &Path) -> Result<ureq::tls::TlsConfig, String> {
+    let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls);
+    if https {
+        let roots = load_roots(ca_bundle)?;
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&roots));
+    }
+    Ok(tls.build())
+}
+
+fn load_roots(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
     let pem = std::fs::read(path).map_err(|e| e.to_string())?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
@@ -275,15 +288,13 @@ fn fetch_blocking(
     }
     let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
 
-    let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls);
-    if url.scheme == "https" {
-        let roots = load_roots(&opts.ca_bundle).map_err(|reason| FetchError::CaBundle {
+    let tls = tls_config(url.scheme == "https", &opts.ca_bundle).map_err(|reason| {
+        FetchError::CaBundle {
             url: shown.clone(),
             path: opts.ca_bundle.clone(),
             reason,
-        })?;
-        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&roots));
-    }
+        }
+    })?;
     let ureq_proxy = match via {
         None => None,
         Some(p) => Some(
@@ -298,7 +309,7 @@ fn fetch_blocking(
         info!("Downloading {shown} through the proxy {p}");
     }
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(tls.build())
+        .tls_config(tls)
         .proxy(ureq_proxy)
         .http_status_as_error(false)
         .timeout_global(Some(opts.timeout))

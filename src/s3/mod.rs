@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use crate::cmdline::{Minio, Proxy, MASK};
-use crate::net::http::{load_roots, proxy_for, CA_BUNDLE};
+use crate::net::http::{proxy_for, tls_config, CA_BUNDLE};
 
 /// The region used for signing; MinIO-style servers accept any region when
 /// none is configured, and `us-east-1` is what they default to.
@@ -399,15 +399,13 @@ impl Endpoint {
         }
         let url = url::Url::parse(&base).map_err(|e| url_err(e.to_string()))?;
 
-        let mut tls = ureq::tls::TlsConfig::builder().provider(ureq::tls::TlsProvider::Rustls);
-        if minio.url.scheme == "https" {
-            let roots = load_roots(&opts.ca_bundle).map_err(|reason| EndpointError::CaBundle {
+        let tls = tls_config(minio.url.scheme == "https", &opts.ca_bundle).map_err(|reason| {
+            EndpointError::CaBundle {
                 alias: alias.clone(),
                 path: opts.ca_bundle.clone(),
                 reason,
-            })?;
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&roots));
-        }
+            }
+        })?;
         let mut secrets = vec![
             minio.access_key.expose().to_string(),
             minio.secret_key.expose().to_string(),
@@ -429,7 +427,7 @@ impl Endpoint {
             }
         };
         let agent: ureq::Agent = ureq::Agent::config_builder()
-            .tls_config(tls.build())
+            .tls_config(tls)
             .proxy(ureq_proxy)
             .http_status_as_error(false)
             .timeout_connect(Some(opts.connect_timeout))
