@@ -2,7 +2,7 @@
 //! version-1 swap header (what `mkswap` writes), swapon/swapoff through
 //! libc, and `vm.swappiness`.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -145,36 +145,32 @@ pub fn create_swap_file(path: &Path, size: u64) -> Result<(), SwapError> {
 
 /// swapon(2) on `path`.
 pub fn swapon(path: &Path) -> Result<(), SwapError> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| SwapError::Io {
-        path: path.display().to_string(),
-        action: "swapon",
-        source: io::Error::from(io::ErrorKind::InvalidInput),
-    })?;
     // SAFETY: a valid NUL-terminated path; flags 0.
-    if unsafe { libc::swapon(c.as_ptr(), 0) } != 0 {
-        return Err(SwapError::Io {
-            path: path.display().to_string(),
-            action: "swapon",
-            source: io::Error::last_os_error(),
-        });
-    }
-    Ok(())
+    swap_call(path, "swapon", |c| unsafe { libc::swapon(c.as_ptr(), 0) })
 }
 
 /// swapoff(2) on `path`.
 pub fn swapoff(path: &Path) -> Result<(), SwapError> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| SwapError::Io {
-        path: path.display().to_string(),
-        action: "swapoff",
-        source: io::Error::from(io::ErrorKind::InvalidInput),
-    })?;
     // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::swapoff(c.as_ptr()) } != 0 {
-        return Err(SwapError::Io {
-            path: path.display().to_string(),
-            action: "swapoff",
-            source: io::Error::last_os_error(),
-        });
+    swap_call(path, "swapoff", |c| unsafe { libc::swapoff(c.as_ptr()) })
+}
+
+/// Calls `call`, the system call `action`, with `path` as a C string: a
+/// return other than 0 is an error, the one in errno.
+fn swap_call(
+    path: &Path,
+    action: &'static str,
+    call: impl FnOnce(&CStr) -> libc::c_int,
+) -> Result<(), SwapError> {
+    let error = |source| SwapError::Io {
+        path: path.display().to_string(),
+        action,
+        source,
+    };
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| error(io::Error::from(io::ErrorKind::InvalidInput)))?;
+    if call(&c) != 0 {
+        return Err(error(io::Error::last_os_error()));
     }
     Ok(())
 }
@@ -352,5 +348,27 @@ mod tests {
     #[test]
     fn uuids_are_random() {
         assert_ne!(random_uuid(), random_uuid());
+    }
+
+    #[test]
+    fn swap_call_errors_name_the_path_and_the_call() {
+        // Paths that cannot be swap: nothing on the machine changes.
+        let missing = Path::new("/nonexistent/b2c-swap-test");
+        let e = swapon(missing).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/nonexistent/b2c-swap-test: cannot swapon: "),
+            "{e}"
+        );
+        let e = swapoff(missing).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/nonexistent/b2c-swap-test: cannot swapoff: "),
+            "{e}"
+        );
+        let nul = Path::new("bad\0path");
+        let SwapError::Io { action, source, .. } = swapon(nul).unwrap_err() else {
+            panic!("not an I/O error");
+        };
+        assert_eq!(action, "swapon");
+        assert_eq!(source.kind(), io::ErrorKind::InvalidInput);
     }
 }
