@@ -206,7 +206,11 @@ fetch_debs() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     missing=("${missing[@]%%_*}")
-    info "downloading ${#missing[@]} package(s) into $DEBS: ${missing[*]}"
+    if [ ${#missing[@]} -le 12 ]; then
+        info "downloading ${#missing[@]} package(s) into $DEBS: ${missing[*]}"
+    else
+        info "downloading ${#missing[@]} packages into $DEBS: ${missing[*]:0:10} and $((${#missing[@]} - 10)) more"
+    fi
     log=$(cd "$DEBS" && apt_get download "${missing[@]/%/:$DEB_ARCH}" 2>&1) || {
         printf '%s\n' "$log" >&2
         die "apt-get download failed for: ${missing[*]} (stale package lists? run scripts/setup$(setup_hint))"
@@ -216,13 +220,19 @@ fetch_debs() {
     done
 }
 
-# deb_lib_closure PKG...: PKG plus every library package (lib*) they depend on,
-# recursively (Depends and Pre-Depends, first alternative, virtual packages
-# skipped). Only library packages are followed, so tools that the packages
-# want at install time (dpkg, systemd, gnupg...) are not dragged in: the
-# shared objects the binaries really need are checked with readelf afterwards.
+# deb_lib_closure [--without PKG]... PKG...: PKG plus every library package
+# (lib*) they depend on, recursively (Depends and Pre-Depends, virtual
+# packages skipped), except the --without ones, which are neither listed
+# nor followed (a package that another one replaces). Only library packages
+# are followed, so tools that the packages want at install time (dpkg,
+# systemd, gnupg...) are not dragged in: the shared objects the binaries
+# really need are checked with readelf afterwards.
 deb_lib_closure() {
-    local -A seen=()
+    local -A seen=() without=()
+    while [ "${1:-}" = --without ]; do
+        without[$2]=1 seen[$2]=1
+        shift 2
+    done
     local frontier=("$@") next dep
     while [ ${#frontier[@]} -gt 0 ]; do
         next=()
@@ -240,7 +250,9 @@ deb_lib_closure() {
             awk '/^  (Depends|PreDepends): [^<]/ { print $2 }' | sed 's/:.*//' | sort -u)
         frontier=("${next[@]}")
     done
-    printf '%s\n' "${!seen[@]}" | sort
+    for dep in "${!seen[@]}"; do
+        [ -n "${without[$dep]:-}" ] || printf '%s\n' "$dep"
+    done | sort
 }
 
 # init_path: where `build_init` puts the init binary for $RUST_TARGET.
