@@ -159,27 +159,10 @@ fn is_valid_domain(d: &str) -> bool {
 mod tests {
     use super::*;
     use crate::net::dhcp::testing::*;
-    use crate::net::dhcp::Event;
-    use dhcproto::v4::MessageType;
 
     /// The lease that an ACK with `opts` grants after the usual OFFER.
     fn lease_from_ack(opts: Vec<DhcpOption>) -> Lease {
-        let now = Instant::now();
-        let mut c = client(now);
-        c.start(now);
-        let offer = reply(
-            c.xid(),
-            MessageType::Offer,
-            ADDR,
-            vec![DhcpOption::ServerIdentifier(SERVER)],
-        );
-        c.on_packet(&offer, now).unwrap();
-        let ack = reply(c.xid(), MessageType::Ack, ADDR, opts);
-        let events = c.on_packet(&ack, now).unwrap();
-        let Event::Bound(lease) = &events[0] else {
-            panic!("{events:?}")
-        };
-        lease.clone()
+        bound_with(Instant::now(), opts).1
     }
 
     #[test]

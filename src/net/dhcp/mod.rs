@@ -466,22 +466,7 @@ mod tests {
 
     /// Runs DISCOVER -> OFFER -> REQUEST -> ACK and returns the client and lease.
     fn bound(now: Instant) -> (Client, Lease) {
-        let mut c = client(now);
-        c.start(now);
-        let offer = reply(
-            c.xid(),
-            MessageType::Offer,
-            ADDR,
-            vec![DhcpOption::ServerIdentifier(SERVER)],
-        );
-        c.on_packet(&offer, now).unwrap();
-        let ack = reply(c.xid(), MessageType::Ack, ADDR, full_ack_opts());
-        let events = c.on_packet(&ack, now).unwrap();
-        let Some(Event::Bound(lease)) = events.first() else {
-            panic!("expected Bound, got {events:?}");
-        };
-        let lease = lease.clone();
-        (c, lease)
+        bound_with(now, full_ack_opts())
     }
 
     #[test]
@@ -767,15 +752,7 @@ mod tests {
     #[test]
     fn request_gives_up_and_rediscovers() {
         let now = Instant::now();
-        let mut c = client(now);
-        c.start(now);
-        let offer = reply(
-            c.xid(),
-            MessageType::Offer,
-            ADDR,
-            vec![DhcpOption::ServerIdentifier(SERVER)],
-        );
-        c.on_packet(&offer, now).unwrap();
+        let mut c = offered(now);
         let mut kinds = Vec::new();
         for _ in 0..4 {
             let at = c.deadline().unwrap();

@@ -7,7 +7,7 @@ use std::time::Instant;
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode};
 use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 
-use super::{Client, ClientConfig, Event, Transmit};
+use super::{Client, ClientConfig, Event, Lease, Transmit};
 
 pub(super) const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 pub(super) const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -53,4 +53,32 @@ pub(super) fn reply(
     let mut buf = Vec::new();
     msg.encode(&mut Encoder::new(&mut buf)).unwrap();
     buf
+}
+
+/// A started client that has received the server's OFFER (and sent its
+/// REQUEST).
+pub(super) fn offered(now: Instant) -> Client {
+    let mut c = client(now);
+    c.start(now);
+    let offer = reply(
+        c.xid(),
+        MessageType::Offer,
+        ADDR,
+        vec![DhcpOption::ServerIdentifier(SERVER)],
+    );
+    c.on_packet(&offer, now).unwrap();
+    c
+}
+
+/// Runs DISCOVER -> OFFER -> REQUEST -> ACK, the ACK carrying `opts`, and
+/// returns the client and the lease it took.
+pub(super) fn bound_with(now: Instant, opts: Vec<DhcpOption>) -> (Client, Lease) {
+    let mut c = offered(now);
+    let ack = reply(c.xid(), MessageType::Ack, ADDR, opts);
+    let events = c.on_packet(&ack, now).unwrap();
+    let Some(Event::Bound(lease)) = events.first() else {
+        panic!("expected Bound, got {events:?}");
+    };
+    let lease = lease.clone();
+    (c, lease)
 }
