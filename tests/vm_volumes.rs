@@ -224,14 +224,66 @@ fn an_s3_server_down_at_pipeline_start() {
     );
 }
 
-/// The names in a directory of the cache (debugfs `ls -p`: one
-/// `/inode/mode/uid/gid/name/size/` line per entry), `.` and `..` left out.
+/// The names in a directory of the cache (debugfs `ls -p`, whose entries
+/// are `/INODE/MODE/UID/GID/NAME/SIZE/`). An encrypted name is raw
+/// ciphertext: it may hold `/` (even as its first byte) or a line feed, so
+/// an entry is everything from one `/INODE/MODE/UID/GID/` line start to the
+/// next, and the name is what lies between that header and the trailing
+/// `/SIZE/`.
 fn names(part: &str, dir: &str) -> Vec<String> {
-    host("debugfs", &["-R", &format!("ls -p {dir}"), part])
-        .lines()
-        .filter_map(|l| l.split('/').nth(5).map(str::to_string))
+    parse_ls_p(&host("debugfs", &["-R", &format!("ls -p {dir}"), part]))
+}
+
+fn parse_ls_p(out: &str) -> Vec<String> {
+    // The length of the `/INODE/MODE/UID/GID/` header a line starts with.
+    fn header(line: &str) -> Option<usize> {
+        let mut fields = line.split('/');
+        if fields.next() != Some("") {
+            return None;
+        }
+        let mut len = 1;
+        for _ in 0..4 {
+            let field = fields.next()?;
+            if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            len += field.len() + 1;
+        }
+        fields.next().map(|_| len)
+    }
+    let mut entries: Vec<String> = Vec::new();
+    for line in out.lines() {
+        match (header(line), entries.last_mut()) {
+            (None, Some(last)) => {
+                last.push('\n');
+                last.push_str(line);
+            }
+            (Some(len), _) => entries.push(line[len..].to_string()),
+            (None, None) => {}
+        }
+    }
+    entries
+        .into_iter()
+        .filter_map(|rest| {
+            // NAME/SIZE/ (and the blank line debugfs ends with): drop the
+            // trailing "/SIZE/".
+            let rest = rest.trim_end_matches('\n').strip_suffix('/')?;
+            let (name, size) = rest.rsplit_once('/')?;
+            size.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| name.to_string())
+        })
         .filter(|n| !n.is_empty() && n != "." && n != "..")
         .collect()
+}
+
+#[test]
+fn ls_p_names_with_slashes_and_line_feeds() {
+    let out = "/65299/040755/0/0/./\n/65304/040700/0/0/../\n\
+               /65635/100644/0/0//\u{95}x/y/4/\n\
+               /65636/100644/0/0/a\nb/12/\n\
+               /65637/100644/0/0/plain/0/\n\n";
+    assert_eq!(parse_ls_p(out), ["/\u{95}x/y", "a\nb", "plain"]);
 }
 
 const VOLUMES: &str = "/containers/storage/volumes";
