@@ -220,14 +220,26 @@ fetch_debs() {
     done
 }
 
-# deb_lib_closure [--without PKG]... PKG...: PKG plus every library package
-# (lib*) they depend on, recursively (Depends and Pre-Depends, virtual
-# packages skipped), except the --without ones, which are neither listed
-# nor followed (a package that another one replaces). Only library packages
-# are followed, so tools that the packages want at install time (dpkg,
-# systemd, gnupg...) are not dragged in: the shared objects the binaries
-# really need are checked with readelf afterwards.
-deb_lib_closure() {
+# An awk program over `apt-cache depends` output: the first real package of
+# each dependency (" |Depends: A" then "  Depends: B" is "A | B"; virtual
+# packages are shown as <NAME> and skipped for the next alternative).
+# shellcheck disable=SC2016 # awk's own $2
+FIRST_ALTERNATIVES='
+    /^ [ |](Depends|PreDepends): / {
+        alt = substr($0, 2, 1) == "|"
+        if (!done && substr($2, 1, 1) != "<") { print $2; done = 1 }
+        if (!alt) done = 0
+    }'
+
+# deb_closure GLOB [--without PKG]... PKG...: PKG plus every package matching
+# GLOB (a shell pattern) they depend on, recursively (Depends and
+# Pre-Depends, the first real package of each alternative), except the
+# --without ones, which are neither listed nor followed (a package that
+# another one replaces). One apt-cache call per level of the graph (one per
+# package is slow).
+deb_closure() {
+    local glob=$1
+    shift
     local -A seen=() without=()
     while [ "${1:-}" = --without ]; do
         without[$2]=1 seen[$2]=1
@@ -237,23 +249,29 @@ deb_lib_closure() {
     while [ ${#frontier[@]} -gt 0 ]; do
         next=()
         for dep in "${frontier[@]}"; do seen[$dep]=1; done
-        # One apt-cache call per level of the graph (one per package is slow).
         while read -r dep; do
+            # shellcheck disable=SC2254 # $glob is a pattern on purpose
             case $dep in
-            lib*) if [ -z "${seen[$dep]:-}" ]; then
+            $glob) if [ -z "${seen[$dep]:-}" ]; then
                 seen[$dep]=1
                 next+=("$dep")
             fi ;;
             esac
         done < <(apt_cache depends --no-recommends --no-suggests --no-conflicts \
             --no-breaks --no-replaces --no-enhances "${frontier[@]}" 2>/dev/null |
-            awk '/^  (Depends|PreDepends): [^<]/ { print $2 }' | sed 's/:.*//' | sort -u)
+            awk "$FIRST_ALTERNATIVES" | sed 's/:.*//' | sort -u)
         frontier=("${next[@]}")
     done
     for dep in "${!seen[@]}"; do
         [ -n "${without[$dep]:-}" ] || printf '%s\n' "$dep"
     done | sort
 }
+
+# deb_lib_closure [--without PKG]... PKG...: deb_closure of the library
+# packages (lib*): tools that the packages want at install time (dpkg,
+# systemd, gnupg...) are not dragged in; the shared objects the binaries
+# really need are checked with readelf afterwards.
+deb_lib_closure() { deb_closure 'lib*' "$@"; }
 
 # init_path: where `build_init` puts the init binary for $RUST_TARGET.
 init_path() {
